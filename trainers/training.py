@@ -1,0 +1,255 @@
+"""One training job: seeds x (fit, select on validation, test once), results, export.
+
+`run_training(config)` is what `python -m trainers.fully` / `trainers.weakly` do:
+
+1. `prepare_model_dir` refuses a model_dir that holds another config (unless overwrite) and
+   writes the resolved `config.json`; `check_export_dir` proves the export dir is writable.
+2. For each seed, `train_seed` builds and compiles the model inside the strategy's scope and
+   calls `model.fit` (or `trainers.multi_worker.fit_custom_loop` under multi-worker) with
+   `ValidationSelection`, `BackupAndRestore` and `TensorBoard`; after training it reloads the
+   selected epoch's weights and evaluates the test split once. A finished seed's
+   `seed_<s>/result.json` makes a restarted job skip it.
+3. `results.json` and a printed table; the best-validation seed's selected model is exported
+   with `ave_tf.export.export_saved_model`.
+"""
+
+import os
+import pathlib
+import shutil
+import sys
+import tempfile
+import time
+
+import keras
+
+from trainers import data_source, multi_worker, results, schedule, selection
+from trainers import strategy as strategy_lib
+from trainers.errors import UsageError
+from trainers.files import read_json, write_json_atomic
+
+
+def build_model(config):
+    """The setting's Keras model (import deferred so configs load without the models)."""
+    from ave_tf.models import fully_supervised_model, weakly_supervised_model
+
+    if config.setting == "fully":
+        return fully_supervised_model(config.model)
+    return weakly_supervised_model(config.model)
+
+
+def make_optimizer(config, steps_per_epoch):
+    """Adam with the official step decay (see `trainers.schedule`)."""
+    learning_rate = schedule.OfficialStepDecay(
+        config.learning_rate,
+        steps_per_epoch,
+        factor=config.lr_decay_factor,
+        every=config.lr_decay_every,
+        until=config.lr_decay_until,
+    )
+    return keras.optimizers.Adam(learning_rate, epsilon=config.adam_epsilon)
+
+
+def build_and_compile(config, strategy, steps_per_epoch):
+    """Model built and compiled inside `strategy.scope()` with `training_objectives`."""
+    from ave_tf.models import training_objectives
+
+    with strategy.scope():
+        model = build_model(config)
+        losses, loss_weights, metrics = training_objectives(config.model)
+        model.compile(
+            optimizer=make_optimizer(config, steps_per_epoch),
+            loss=losses,
+            loss_weights=loss_weights,
+            metrics=metrics,
+            jit_compile=config.jit_compile,
+        )
+    return model
+
+
+def prepare_model_dir(config):
+    """Checks model_dir against `config` and writes `<model_dir>/config.json`.
+
+    Raises:
+        UsageError: model_dir holds a run with another config, or is a non-empty folder
+            without config.json, and `config.overwrite` is off. Nothing is deleted then.
+    """
+    model_dir = pathlib.Path(config.model_dir)
+    if model_dir.exists() and not model_dir.is_dir():
+        raise UsageError(f"--model_dir {model_dir} exists and is not a folder")
+    path = model_dir / "config.json"
+    stored = read_json(path) if model_dir.exists() else None
+    if stored is not None:
+        from trainers.run_config import TrainConfig
+
+        try:
+            same = TrainConfig.from_dict(stored).computation() == config.computation()
+        except (ValueError, TypeError):
+            same = False
+        if not same and not config.overwrite:
+            raise UsageError(
+                f"{path} holds a run with a different config; use another --model_dir "
+                "or pass --overwrite to replace it"
+            )
+    elif model_dir.exists() and any(model_dir.iterdir()) and not config.overwrite:
+        raise UsageError(
+            f"--model_dir {model_dir} is not empty and holds no config.json; "
+            "use another folder or pass --overwrite"
+        )
+    if config.overwrite and model_dir.exists() and (stored is None or not same):
+        shutil.rmtree(model_dir)
+    try:
+        write_json_atomic(path, config.to_dict())
+    except OSError as error:
+        raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def check_export_dir(config):
+    """Raises UsageError unless `config.export_dir` (when set) can hold new files."""
+    if not config.export_dir:
+        return
+    export_dir = pathlib.Path(config.export_dir)
+    try:
+        export_dir.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=".write_probe_", dir=export_dir)
+        os.close(handle)
+        os.remove(probe)
+    except OSError as error:
+        raise UsageError(
+            f"--export_dir {export_dir} is not writable: {error.strerror or error}"
+        ) from None
+
+
+def _resume_epoch(backup_dir):
+    metadata = read_json(pathlib.Path(backup_dir) / "training_metadata.json", {})
+    return int(metadata.get("epoch", 0))
+
+
+def _progress_verbosity():
+    """A progress bar on a terminal, one line per epoch otherwise."""
+    return 1 if sys.stdout.isatty() else 2
+
+
+def _is_chief(strategy):
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True
+    return resolver.task_type == "chief" or (
+        resolver.task_type == "worker" and resolver.task_id == 0
+    )
+
+
+def train_seed(config, seed, source, strategy, run_dir, callbacks=()):
+    """Trains one seed, selects on validation, evaluates the test split once.
+
+    Returns:
+        The seed's result dict (also written to `<run_dir>/result.json`).
+    """
+    run_dir = pathlib.Path(run_dir)
+    done = read_json(run_dir / "result.json")
+    if done is not None:
+        return done
+    start = time.perf_counter()
+    keras.utils.set_random_seed(seed)
+    backup_dir = run_dir / "backup"
+    initial_epoch = _resume_epoch(backup_dir)
+    stream = source.training(config.train_split, config.batch_size, seed, initial_epoch)
+    validation = source.evaluation(config.validation_split, config.batch_size)
+    model = build_and_compile(config, strategy, stream.steps_per_epoch)
+    selector = selection.ValidationSelection(
+        validation,
+        epochs=config.epochs,
+        every=config.eval_every,
+        run_dir=run_dir,
+        initial_epoch=initial_epoch,
+        examples_per_epoch=stream.examples_per_epoch,
+    )
+    all_callbacks = [
+        selector,
+        keras.callbacks.BackupAndRestore(str(backup_dir)),
+        keras.callbacks.TensorBoard(str(pathlib.Path(config.model_dir) / "logs" / run_dir.name)),
+        *callbacks,
+    ]
+    if strategy_lib.resolve_strategy_name(config.strategy) == "multi_worker":
+        multi_worker.fit_custom_loop(
+            model,
+            config,
+            stream,
+            strategy,
+            epochs=config.epochs,
+            callbacks=all_callbacks,
+            initial_epoch=initial_epoch,
+            selector=selector,
+        )
+    else:
+        model.fit(
+            stream.dataset,
+            epochs=config.epochs,
+            steps_per_epoch=stream.steps_per_epoch,
+            callbacks=all_callbacks,
+            verbose=_progress_verbosity(),
+            shuffle=False,
+        )
+    selector.restore_selected(model)
+    # The test split is read here, once, after selection is final.
+    test_dataset = source.evaluation(config.test_split, config.batch_size)
+    if strategy_lib.resolve_strategy_name(config.strategy) == "multi_worker":
+        test_metrics = multi_worker.evaluate_locally(model, config, test_dataset)
+    else:
+        test_metrics = model.evaluate(test_dataset, verbose=0, return_dict=True)
+    selected_path = run_dir / "selected.keras"
+    temp_path = run_dir / ".tmp_selected.keras"
+    model.save(temp_path)
+    os.replace(temp_path, selected_path)
+    speeds = [r["videos_per_second"] for r in selector.records[1:] if "videos_per_second" in r]
+    result = {
+        "seed": seed,
+        "selected_epoch": selector.selected_epoch,
+        "validation_accuracy": selector.best["accuracy"],
+        "test_accuracy": selection.selection_accuracy(test_metrics),
+        "test_metrics": {k: float(v) for k, v in test_metrics.items()},
+        "epochs": selector.records,
+        "validations": selector.validations,
+        "train_seconds": sum(r["seconds"] for r in selector.records),
+        "videos_per_second": (sorted(speeds)[len(speeds) // 2] if speeds else None),
+        "wall_seconds_this_process": time.perf_counter() - start,
+        "selected_model": str(selected_path),
+    }
+    write_json_atomic(run_dir / "result.json", result)
+    return result
+
+
+def export_selected(config, runs):
+    """Exports the best-validation seed's selected model; returns the version folder."""
+    from ave_tf.export import export_saved_model
+
+    best = max(runs, key=lambda r: (r["validation_accuracy"], -r["seed"]))
+    model = keras.models.load_model(best["selected_model"])
+    return export_saved_model(model, config.export_dir, config.export_name)
+
+
+def run_training(config, source=None, strategy=None, callbacks=()):
+    """The whole job for `config`; returns the results dict (also in results.json)."""
+    if config.mixed_precision:
+        import tensorflow as tf
+
+        policy = "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
+        keras.mixed_precision.set_dtype_policy(policy)
+    strategy = strategy or strategy_lib.make_strategy(config.strategy)
+    if not _is_chief(strategy):
+        task = strategy.cluster_resolver.task_id
+        config = config.replace(
+            model_dir=str(pathlib.Path(config.model_dir) / f"worker_{task}"), export_dir=""
+        )
+    check_export_dir(config)
+    source = source or data_source.TfdsSource(config)
+    prepare_model_dir(config)
+    start = time.perf_counter()
+    runs = []
+    for seed in config.seeds:
+        run_dir = pathlib.Path(config.model_dir) / f"seed_{seed}"
+        runs.append(train_seed(config, seed, source, strategy, run_dir, callbacks))
+    export_path = export_selected(config, runs) if config.export_dir else None
+    wall = time.perf_counter() - start
+    summary = results.summarize(config, runs, wall, export_path)
+    results.write_results(pathlib.Path(config.model_dir) / "results.json", summary)
+    return summary

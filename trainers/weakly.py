@@ -1,0 +1,30 @@
+"""Trains the weakly supervised PSP network, selects on validation, tests once, exports.
+
+    python -m trainers.weakly                      # synthetic data, a few minutes on 2 CPUs
+    python -m trainers.weakly --dataset=features --manual_dir=/path/to/AVE   # official recipe
+    python -m trainers.weakly --seeds=1,2,3        # mean ± std over seeds
+
+Prints one line per epoch (a progress bar on a terminal), then a table such as
+
+      seed selected epoch val acc % test acc %  train s  videos/s
+         1             15     ...       ...        ...       ...
+    test segment accuracy: xx.xx ± 0.00 % over 1 seed(s); wall time ... s
+    exported: saved_models/psp_weakly/1
+
+and writes runs/psp_weakly/{config.json,results.json,logs/} and saved_models/psp_weakly/<v>/.
+"""
+
+from absl import app
+
+from trainers import flags as train_flags
+from trainers.main_common import run_main
+
+train_flags.define_train_flags("weakly")
+
+
+def main(argv):
+    run_main("weakly", argv)
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=train_flags.parse_flags)
