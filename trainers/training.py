@@ -26,6 +26,7 @@ from trainers import data_source, multi_worker, results, schedule, selection
 from trainers import strategy as strategy_lib
 from trainers.errors import UsageError
 from trainers.files import read_json, write_json_atomic
+from trainers.scalar_logs import ScalarLogs
 
 
 def build_model(config):
@@ -49,13 +50,30 @@ def make_optimizer(config, steps_per_epoch):
     return keras.optimizers.Adam(learning_rate, epsilon=config.adam_epsilon)
 
 
+def training_view(model, output_names):
+    """A functional model sharing `model`'s layers whose outputs are only `output_names`.
+
+    Keras 3.15 `fit` with dict outputs and dict metrics indexes the targets by EVERY output
+    name (`CompileMetrics._flatten_y`), while the pipelines provide targets only for the
+    outputs that have a loss or a metric; the view trains exactly those outputs, and its
+    variables are the full model's.
+    """
+    outputs = {name: model.output[name] for name in output_names}
+    return keras.Model(model.inputs, outputs, name=f"{model.name}_training")
+
+
 def build_and_compile(config, strategy, steps_per_epoch):
-    """Model built and compiled inside `strategy.scope()` with `training_objectives`."""
+    """(full model, compiled training view), built inside `strategy.scope()`.
+
+    The view is compiled with `training_objectives` (see `training_view`).
+    """
     from ave_tf.models import training_objectives
 
     with strategy.scope():
-        model = build_model(config)
+        full_model = build_model(config)
         losses, loss_weights, metrics = training_objectives(config.model)
+        names = [n for n in full_model.output if n in losses or n in metrics]
+        model = training_view(full_model, names)
         model.compile(
             optimizer=make_optimizer(config, steps_per_epoch),
             loss=losses,
@@ -63,7 +81,7 @@ def build_and_compile(config, strategy, steps_per_epoch):
             metrics=metrics,
             jit_compile=config.jit_compile,
         )
-    return model
+    return full_model, model
 
 
 def prepare_model_dir(config):
@@ -154,7 +172,7 @@ def train_seed(config, seed, source, strategy, run_dir, callbacks=()):
     initial_epoch = _resume_epoch(backup_dir)
     stream = source.training(config.train_split, config.batch_size, seed, initial_epoch)
     validation = source.evaluation(config.validation_split, config.batch_size)
-    model = build_and_compile(config, strategy, stream.steps_per_epoch)
+    full_model, model = build_and_compile(config, strategy, stream.steps_per_epoch)
     selector = selection.ValidationSelection(
         validation,
         epochs=config.epochs,
@@ -166,7 +184,7 @@ def train_seed(config, seed, source, strategy, run_dir, callbacks=()):
     all_callbacks = [
         selector,
         keras.callbacks.BackupAndRestore(str(backup_dir)),
-        keras.callbacks.TensorBoard(str(pathlib.Path(config.model_dir) / "logs" / run_dir.name)),
+        ScalarLogs(pathlib.Path(config.model_dir) / "logs" / run_dir.name),
         *callbacks,
     ]
     if strategy_lib.resolve_strategy_name(config.strategy) == "multi_worker":
@@ -198,7 +216,7 @@ def train_seed(config, seed, source, strategy, run_dir, callbacks=()):
         test_metrics = model.evaluate(test_dataset, verbose=0, return_dict=True)
     selected_path = run_dir / "selected.keras"
     temp_path = run_dir / ".tmp_selected.keras"
-    model.save(temp_path)
+    full_model.save(temp_path)
     os.replace(temp_path, selected_path)
     speeds = [r["videos_per_second"] for r in selector.records[1:] if "videos_per_second" in r]
     result = {
