@@ -5,9 +5,8 @@ inputs ``{"audio": (B, 10, 128), "visual": (B, 10, 7, 7, 512)}``; targets
 fully ``{"segment_logits", "av_similarity"}`` (segment labels (B, 10) int32), weakly
 ``{"video_probabilities": (B, 29) float32, "segment_logits": (B, 10) int32}``.
 
-The training dataset is repeated and its epoch order is a function of (seed, epoch) only, so
-a run resumed at epoch k skips k epochs of the same stream and sees the batches an
-uninterrupted run would have seen.
+The training stream's epoch order is a function of (seed, epoch) only (`epoch_stream`), so a
+run resumed at epoch k sees the batches an uninterrupted run would have seen.
 """
 
 import numpy as np
@@ -26,17 +25,35 @@ class TrainingStream:
         self.examples_per_epoch = int(examples_per_epoch)
 
 
-def _endless(dataset, initial_epoch, batch_size):
-    steps = int(dataset.cardinality())
-    if steps < 0:  # Unknown: count once.
-        steps = sum(1 for _ in dataset)
+def epoch_stream(examples, count, batch_size, seed, initial_epoch=0) -> TrainingStream:
+    """Endless batches whose epoch e is `examples` shuffled by a seed made of (seed, e).
+
+    Each epoch is a fresh `shuffle(count, seed=f(seed, e), reshuffle_each_iteration=False)`
+    batched with `drop_remainder=True`, so the stream from epoch k on is the same whether a
+    run started at 0 or resumed at k, and no matter how many iterators `fit` creates.
+
+    Args:
+        examples: unbatched `tf.data.Dataset` of (inputs, targets).
+        count: number of examples (the shuffle buffer: a full shuffle).
+        batch_size: global batch size.
+        seed: the run's seed.
+        initial_epoch: first epoch of the stream (resume).
+    """
+    steps = count // batch_size
     if steps < 1:
         raise UsageError(
-            f"the training split has fewer videos than one batch ({batch_size}); "
+            f"the training split has {count} videos, fewer than one batch ({batch_size}); "
             "lower --batch_size or use a larger split"
         )
-    stream = dataset.repeat().skip(initial_epoch * steps)
-    return TrainingStream(stream, steps, steps * batch_size)
+
+    def one_epoch(epoch):
+        epoch_seed = tf.cast(seed, tf.int64) * 1_000_003 + epoch
+        return examples.shuffle(count, seed=epoch_seed, reshuffle_each_iteration=False).batch(
+            batch_size, drop_remainder=True
+        )
+
+    dataset = tf.data.Dataset.range(initial_epoch, 2**62).flat_map(one_epoch)
+    return TrainingStream(dataset.prefetch(tf.data.AUTOTUNE), steps, steps * batch_size)
 
 
 class TfdsSource:
@@ -66,8 +83,15 @@ class TfdsSource:
         )
 
     def training(self, split, batch_size, seed, initial_epoch=0) -> TrainingStream:
-        dataset = self._dataset_fn(self.builder, split, batch_size, training=True, seed=seed)
-        return _endless(dataset, initial_epoch, batch_size)
+        # The pipeline's evaluation mode (no shuffle, keeps every video), unbatched and
+        # re-shuffled per epoch by `epoch_stream`. The weak setting's extra noisy videos:
+        if self.setting == "weakly" and split == "train":
+            split = "train+train_background"
+        examples = self._dataset_fn(self.builder, split, batch_size, training=False).unbatch()
+        count = int(examples.cardinality())
+        if count < 0:
+            count = int(examples.reduce(0, lambda n, _: n + 1))
+        return epoch_stream(examples, count, batch_size, seed, initial_epoch)
 
     def evaluation(self, split, batch_size):
         return self._dataset_fn(self.builder, split, batch_size, training=False)
@@ -106,13 +130,8 @@ class InMemorySource:
 
     def training(self, split, batch_size, seed, initial_epoch=0) -> TrainingStream:
         inputs, targets = self._tensors(split)
-        count = len(inputs["audio"])
-        dataset = (
-            tf.data.Dataset.from_tensor_slices((inputs, targets))
-            .shuffle(count, seed=seed, reshuffle_each_iteration=True)
-            .batch(batch_size, drop_remainder=True)
-        )
-        return _endless(dataset, initial_epoch, batch_size)
+        examples = tf.data.Dataset.from_tensor_slices((inputs, targets))
+        return epoch_stream(examples, len(inputs["audio"]), batch_size, seed, initial_epoch)
 
     def evaluation(self, split, batch_size):
         inputs, targets = self._tensors(split)

@@ -24,6 +24,7 @@ import keras
 
 from trainers import data_source, multi_worker, results, schedule, selection
 from trainers import strategy as strategy_lib
+from trainers.epoch_seeds import EpochSeeds
 from trainers.errors import UsageError
 from trainers.files import read_json, write_json_atomic
 from trainers.scalar_logs import ScalarLogs
@@ -183,6 +184,7 @@ def train_seed(config, seed, source, strategy, run_dir, callbacks=()):
     )
     all_callbacks = [
         selector,
+        EpochSeeds(seed),
         keras.callbacks.BackupAndRestore(str(backup_dir)),
         ScalarLogs(pathlib.Path(config.model_dir) / "logs" / run_dir.name),
         *callbacks,
