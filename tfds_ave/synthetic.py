@@ -96,7 +96,7 @@ class _Prototypes:
     scene: np.ndarray  # (28, 512) class-typical scene
 
 
-def _prototypes(seed: int) -> _Prototypes:
+def prototypes_for(seed: int) -> _Prototypes:
     rng = np.random.default_rng([seed, 7919])
     categories = len(ave.CATEGORY_NAMES)
     audio_support = rng.random((categories, ave.AUDIO_DIM)) < 0.10
@@ -143,7 +143,7 @@ def _blob_masks(rng: np.random.Generator, count: int) -> np.ndarray:
     return (inside & (keep | centre)).reshape(count, _CELLS).astype(np.float32)
 
 
-def _presence(
+def presence(
     rng: np.random.Generator, starts: np.ndarray, ends: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per segment, whether the category is heard and whether it is seen: (n, 10) each."""
@@ -169,7 +169,7 @@ def _presence(
     return heard.astype(np.float32), seen.astype(np.float32)
 
 
-def _features(
+def video_features(
     rng: np.random.Generator,
     prototypes: _Prototypes,
     categories: np.ndarray,
@@ -243,7 +243,7 @@ def generate(split: str, size: int, seed: int = 0) -> Iterator[tuple[str, dict]]
         raise ValueError(f"unknown synthetic split {split!r}; expected one of {list(_SPLIT_IDS)}")
     if size < 0:
         raise ValueError(f"size must be >= 0; got {size}")
-    prototypes = _prototypes(seed)
+    prototypes = prototypes_for(seed)
     split_id = _SPLIT_IDS[split]
     for first in range(0, size, _CHUNK):
         count = min(_CHUNK, size - first)
@@ -256,8 +256,8 @@ def generate(split: str, size: int, seed: int = 0) -> Iterator[tuple[str, dict]]
             heard = np.zeros_like(seen)
         else:
             categories, starts, ends = _draw_labels(rng, count)
-            heard, seen = _presence(rng, starts, ends)
-        audio, visual = _features(rng, prototypes, categories, heard, seen)
+            heard, seen = presence(rng, starts, ends)
+        audio, visual = video_features(rng, prototypes, categories, heard, seen)
         for offset, example in enumerate(
             annotations.label_fields(categories, starts, ends, audio=audio, visual=visual)
         ):
