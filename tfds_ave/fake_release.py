@@ -183,7 +183,7 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed.")
 def main(argv: Sequence[str]) -> None:
     del argv
     path = write_fake_release(_OUTPUT_DIR.value, _VIDEOS.value, _BACKGROUND.value, _SEED.value)
-    total = sum(f.stat().st_size for f in path.iterdir())
+    total = sum(f.stat().length for f in path.iterdir())
     print(
         f"wrote {path}: {_VIDEOS.value} videos + {_BACKGROUND.value} background, "
         f"{total / 2**30:.2f} GiB"
