@@ -65,11 +65,11 @@ def parse_annotations(text: str, source: str = "Annotations.txt") -> list[VideoA
     Raises:
         AnnotationError: naming ``source``, the line number and what was expected, for a
             wrong field count, an unknown category, a non-integer or out-of-range
-            start/end, ``start > end`` or a duplicated video id.
+            start/end or ``start > end``. Repeated YouTube ids are allowed: the real release
+            annotates 45 videos twice (e.g. ``-ccciEuH9FE`` as male and as female speech).
     """
     category_ids = {name: index for index, name in enumerate(ave.CATEGORY_NAMES)}
     videos = []
-    seen = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip().lstrip("\ufeff")
         if not line or (number == 1 and line.lower().startswith(_HEADER_PREFIX)):
@@ -104,11 +104,6 @@ def parse_annotations(text: str, source: str = "Annotations.txt") -> list[VideoA
                 f"{where}: start={start} must be < end={end} "
                 "(start == end is read as a video without event segments)"
             )
-        if video_id in seen:
-            raise AnnotationError(
-                f"{where}: video {video_id!r} already annotated on line {seen[video_id]}"
-            )
-        seen[video_id] = number
         videos.append(VideoAnnotation(category_ids[name], video_id, quality, start, end, number))
     if not videos:
         raise AnnotationError(f"{source}: no annotation lines")

@@ -283,6 +283,7 @@ def stream_examples(release: Release, split: str) -> Iterator[tuple[str, dict]]:
         audio_path, visual_path = directory / NOISY_FILES[0], directory / NOISY_FILES[1]
         indices = np.arange(release.background_videos)
         video_ids = [f"background_{index:03d}" for index in indices]
+        prefix = "background_"
 
         def describe(row):
             return f"background video {row} (row {row})"
@@ -293,6 +294,7 @@ def stream_examples(release: Release, split: str) -> Iterator[tuple[str, dict]]:
         audio_path, visual_path = directory / AUDIO, directory / VISUAL
         indices = release.splits[split]
         video_ids = [release.videos[index].video_id for index in indices]
+        prefix = ""
 
         def describe(row):
             video = release.videos[row]
@@ -310,5 +312,6 @@ def stream_examples(release: Release, split: str) -> Iterator[tuple[str, dict]]:
             examples = annotations.label_fields(
                 categories[part], starts[part], ends[part], audio=audio, visual=visual
             )
-            for video_id, example in zip(video_ids[part], examples, strict=True):
-                yield video_id, {"video_id": video_id, **example}
+            for row, video_id, example in zip(rows, video_ids[part], examples, strict=True):
+                # Keys are unique (AVE annotates 45 YouTube ids twice): row + id.
+                yield f"{prefix}{int(row):04d}_{video_id}", {"video_id": video_id, **example}
