@@ -12,7 +12,6 @@ child process (peak RSS = the child's ``ru_maxrss``). The full-size `features` s
 import os
 import platform
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -46,16 +45,27 @@ def _du(path: str) -> int:
     return total
 
 
+_MEASURE = """
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
 def _timed_child(command: list[str]) -> tuple[float, float]:
-    """Runs a command; returns (wall seconds, peak RSS GiB of the child)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Runs a command; returns (wall seconds, peak RSS GiB of the command's process tree's
+    largest process), measured in a fresh wrapper process so earlier runs do not count."""
     start = time.perf_counter()
-    subprocess.run(command, check=True, cwd=_REPO, stdout=subprocess.DEVNULL)
+    result = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *command],
+        check=True,
+        cwd=_REPO,
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if peak <= before:
-        print("warning: an earlier child had a higher peak RSS; this number is an upper bound")
-    return wall, peak / 2**20
+    peak_kib = int(result.stdout.strip().splitlines()[-1])
+    return wall, peak_kib / 2**20
 
 
 def _tfds_build(config: str, data_dir: str, manual_dir: str | None = None) -> tuple[float, float]:

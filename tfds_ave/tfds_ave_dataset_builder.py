@@ -8,12 +8,15 @@ Build from the repository root::
 or from Python after ``import tfds_ave``: ``tfds.load("tfds_ave/synthetic")``.
 """
 
+import contextlib
 import dataclasses
 
 import numpy as np
 import tensorflow_datasets as tfds
 
 from ave_tf import ave
+from tensorflow_datasets.core import shuffle as tfds_shuffle
+
 from tfds_ave import release, synthetic
 
 FEATURE_ENCODING = tfds.features.Encoding.BYTES
@@ -22,6 +25,23 @@ FEATURE_ENCODING = tfds.features.Encoding.BYTES
 Measured by ``benchmarks/data_benchmark.py`` (see docs/sections/data.md): ZLIB saves little on
 float features and halves decode throughput; ``NONE`` (a float_list proto) is slower to write
 and parse than raw bytes."""
+
+SHUFFLE_MEMORY_BYTES = 256 << 20
+"""Examples TFDS's writer keeps in memory before it spills to disk buckets (TFDS: 1 GB).
+
+A video is ~1 MB, so TFDS's default would hold 1,000 videos in RAM and bring the peak RSS of a
+full build near 2 GB; 256 MB keeps it well below (see BENCHMARKS.md)."""
+
+
+@contextlib.contextmanager
+def _shuffle_memory(limit: int):
+    """Temporarily lowers TFDS's in-memory shuffle buffer (a module constant in TFDS 4.9)."""
+    saved = tfds_shuffle.MAX_MEM_BUFFER_SIZE
+    tfds_shuffle.MAX_MEM_BUFFER_SIZE = min(saved, limit)
+    try:
+        yield
+    finally:
+        tfds_shuffle.MAX_MEM_BUFFER_SIZE = saved
 
 
 @dataclasses.dataclass(eq=False)
@@ -120,6 +140,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             supervised_keys=None,
             homepage="https://sites.google.com/view/audiovisualresearch",
         )
+
+    def _download_and_prepare(self, dl_manager, download_config):
+        with _shuffle_memory(SHUFFLE_MEMORY_BYTES):
+            return super()._download_and_prepare(dl_manager, download_config)
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         config = self.builder_config
