@@ -13,10 +13,9 @@ import dataclasses
 
 import numpy as np
 import tensorflow_datasets as tfds
-
-from ave_tf import ave
 from tensorflow_datasets.core import shuffle as tfds_shuffle
 
+from ave_tf import ave
 from tfds_ave import release, synthetic
 
 FEATURE_ENCODING = tfds.features.Encoding.BYTES
