@@ -23,6 +23,7 @@ a per-segment linear classifier cannot. Everything is vectorised NumPy and deter
 """
 
 import dataclasses
+import itertools
 from collections.abc import Iterator
 
 import numpy as np
@@ -246,7 +247,8 @@ def generate(split: str, size: int, seed: int = 0) -> Iterator[tuple[str, dict]]
     prototypes = prototypes_for(seed)
     split_id = _SPLIT_IDS[split]
     for first in range(0, size, _CHUNK):
-        count = min(_CHUNK, size - first)
+        # Always draw a whole chunk, so a smaller size yields a prefix of a larger one.
+        count = _CHUNK
         rng = np.random.default_rng([seed, split_id, first])
         if split == "train_background":
             categories = np.full(count, ave.BACKGROUND, np.int64)
@@ -258,8 +260,7 @@ def generate(split: str, size: int, seed: int = 0) -> Iterator[tuple[str, dict]]
             categories, starts, ends = _draw_labels(rng, count)
             heard, seen = presence(rng, starts, ends)
         audio, visual = video_features(rng, prototypes, categories, heard, seen)
-        for offset, example in enumerate(
-            annotations.label_fields(categories, starts, ends, audio=audio, visual=visual)
-        ):
+        examples = annotations.label_fields(categories, starts, ends, audio=audio, visual=visual)
+        for offset, example in enumerate(itertools.islice(examples, size - first)):
             video_id = f"syn{split_id}{first + offset:07d}"
             yield video_id, {"video_id": video_id, **example}
