@@ -15,7 +15,7 @@ def _take(split, size, count=None, seed=0):
 
 @pytest.fixture(scope="module")
 def videos():
-    return _take("train", 640)
+    return _take("train", 384)
 
 
 def test_tables_describe_all_of_ave():
