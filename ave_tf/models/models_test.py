@@ -110,7 +110,8 @@ def test_one_fit_step(setting, jit_compile):
     history = model.fit(inputs, targets, epochs=1, batch_size=4, shuffle=False, verbose=0)
     assert math.isfinite(history.history["loss"][0])
     assert 0.0 <= history.history["segment_logits_segment_accuracy"][0] <= 1.0
-    moved = sum(not np.array_equal(b, np.array(a)) for b, a in zip(before, model.trainable_weights))
+    after = [np.array(w) for w in model.trainable_weights]
+    moved = sum(not np.array_equal(b, a) for b, a in zip(before, after, strict=True))
     assert moved == len(before), f"only {moved} of {len(before)} weights received a gradient"
 
 
