@@ -28,8 +28,9 @@ from tests import official_weights as weights
 
 TOLERANCE = 1e-5
 # Entries of beta this close to tau (other than exact float32 ties) would make the comparison
-# depend on float32 rounding; the fixed seeds below keep every entry further away.
-THRESHOLD_MARGIN = 1e-5
+# depend on float32 rounding (float32 vs float64 beta differ by < 1e-7 here); the fixed seeds
+# below keep every entry further away.
+THRESHOLD_MARGIN = 1e-6
 SEED = 1
 FEATURE_SEED = 2
 FORWARD = {"fully": ref.fully_forward, "weakly": ref.weakly_forward}
