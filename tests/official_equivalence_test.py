@@ -22,6 +22,7 @@ import keras
 import numpy as np
 import pytest
 
+from ave_tf import convert
 from ave_tf.config import FullySupervisedConfig, WeaklySupervisedConfig
 from tests import numpy_reference as ref
 from tests import official_weights as weights
@@ -221,15 +222,9 @@ def test_reference_ties_are_exact_and_dropped(setting, tau):
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def convert():
-    return pytest.importorskip("ave_tf.convert")
-
-
 @functools.cache
 def _keras_model(setting, kind, tau):
-    from ave_tf import convert
-
+    """Each (weights, tau) model is built once per session."""
     config = CONFIG[setting](tau=tau)
     return convert.official_model(official_state(setting, kind), config, with_internals=True)
 
@@ -267,7 +262,7 @@ def assert_matches_reference(setting, got, expected):
 
 @pytest.mark.parametrize("setting", ["fully", "weakly"])
 @pytest.mark.parametrize("batch", [1, 3, 8])
-def test_keras_matches_reference_at_default_tau(convert, setting, batch):
+def test_keras_matches_reference_at_default_tau(setting, batch):
     tau = DEFAULT_TAU[setting]
     features = weights.random_features(batch, seed=FEATURE_SEED + batch)
     expected = FORWARD[setting](official_state(setting), features["audio"], features["visual"], tau)
@@ -278,7 +273,7 @@ def test_keras_matches_reference_at_default_tau(convert, setting, batch):
 
 @pytest.mark.parametrize("setting", ["fully", "weakly"])
 @pytest.mark.parametrize("tau", [0.095, 0.099, 0.0, -np.inf, np.inf])
-def test_keras_matches_reference_across_tau(convert, setting, tau):
+def test_keras_matches_reference_across_tau(setting, tau):
     features = weights.random_features(3, seed=FEATURE_SEED)
     expected = FORWARD[setting](official_state(setting), features["audio"], features["visual"], tau)
     assert_clear_of_threshold(expected, tau)
@@ -288,7 +283,7 @@ def test_keras_matches_reference_across_tau(convert, setting, tau):
 
 @pytest.mark.parametrize("setting", ["fully", "weakly"])
 @pytest.mark.parametrize("tau", [1.0, 0.5, 0.0])
-def test_keras_drops_exact_ties(convert, setting, tau):
+def test_keras_drops_exact_ties(setting, tau):
     features = weights.tie_features(seed=FEATURE_SEED)
     ties = tie_positions(setting, tau)
     assert ties["va"].any(), "the tie construction produced no exact tie"
@@ -311,7 +306,8 @@ def test_keras_drops_exact_ties(convert, setting, tau):
 # --------------------------------------------------------------------------------------------
 
 
-def test_command_line_writes_a_reloadable_model(convert, tmp_path):
+@pytest.mark.slow  # a fresh Python process importing TensorFlow: ~10-20 s on 2 cores
+def test_command_line_writes_a_reloadable_model(tmp_path):
     import ave_tf  # noqa: F401  (registers the serializable classes)
 
     tau = 0.12
@@ -346,7 +342,7 @@ def _shapes_in(message):
     return {tuple(int(n) for n in group.split(",")) for group in found}
 
 
-def test_missing_key_is_an_error_naming_it(convert):
+def test_missing_key_is_an_error_naming_it():
     state = dict(official_state("weakly"))
     del state["lstm_a_v.lstm_video.bias_hh_l0_reverse"]
     with pytest.raises((ValueError, KeyError)) as error:
@@ -354,7 +350,7 @@ def test_missing_key_is_an_error_naming_it(convert):
     assert "lstm_a_v.lstm_video.bias_hh_l0_reverse" in str(error.value)
 
 
-def test_unknown_key_is_an_error_naming_it(convert):
+def test_unknown_key_is_an_error_naming_it():
     state = dict(official_state("fully"))
     state["psp.v_L3.weight"] = np.zeros((256, 256), np.float32)
     with pytest.raises((ValueError, KeyError)) as error:
@@ -362,7 +358,7 @@ def test_unknown_key_is_an_error_naming_it(convert):
     assert "psp.v_L3.weight" in str(error.value)
 
 
-def test_misshaped_key_is_an_error_naming_it_and_both_shapes(convert):
+def test_misshaped_key_is_an_error_naming_it_and_both_shapes():
     state = dict(official_state("fully"))
     state["fv.0.weight"] = np.zeros((512, 256), np.float32)  # transposed: (in, out)
     with pytest.raises((ValueError, KeyError)) as error:
