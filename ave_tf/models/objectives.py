@@ -1,0 +1,39 @@
+"""Losses, loss weights and metrics to compile either PSP network with."""
+
+import keras
+
+from ave_tf.config import FullySupervisedConfig, PSPConfig, WeaklySupervisedConfig
+from ave_tf.losses import AVPSLoss, VideoBinaryCrossentropy
+from ave_tf.metrics import SegmentAccuracy
+
+
+def training_objectives(config: PSPConfig) -> tuple[dict, dict, dict]:
+    """``(losses, loss_weights, metrics)`` keyed by output name, for ``model.compile``.
+
+    Fully supervised: cross-entropy on ``segment_logits`` (mean over batch * 10 segments) plus
+    ``avps_weight`` * AVPS on ``av_similarity`` (dropped when the weight is 0); targets
+    ``{"segment_logits": labels, "av_similarity": labels}`` with labels (batch, 10) int.
+    Weakly supervised: BCE on ``video_probabilities`` against ``prob_label`` (batch, 29).
+    Both report ``segment_accuracy`` on ``segment_logits``.
+    """
+    metrics = {"segment_logits": [SegmentAccuracy()]}
+    if isinstance(config, FullySupervisedConfig):
+        losses = {
+            "segment_logits": keras.losses.SparseCategoricalCrossentropy(
+                from_logits=True, name="cross_entropy"
+            )
+        }
+        weights = {"segment_logits": 1.0}
+        if config.avps_weight > 0:
+            losses["av_similarity"] = AVPSLoss(config.epsilon)
+            weights["av_similarity"] = config.avps_weight
+        return losses, weights, metrics
+    if isinstance(config, WeaklySupervisedConfig):
+        return (
+            {"video_probabilities": VideoBinaryCrossentropy()},
+            {"video_probabilities": 1.0},
+            metrics,
+        )
+    raise TypeError(
+        f"config must be a Fully- or WeaklySupervisedConfig; got {type(config).__name__}"
+    )
