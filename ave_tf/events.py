@@ -80,9 +80,7 @@ def segment_events(
         )
     num_classes = probabilities.shape[1]
     if classes.size and (classes.min() < 0 or classes.max() >= num_classes):
-        raise ValueError(
-            f"segment_classes must be in [0, {num_classes}); got {classes.tolist()}"
-        )
+        raise ValueError(f"segment_classes must be in [0, {num_classes}); got {classes.tolist()}")
     events = []
     start = 0
     for t in range(1, classes.size + 1):

@@ -184,8 +184,10 @@ class ModelRepository:
                 "cannot be supplied."
             )
         if model_name != self.name:
-            request = f"Latest({model_name})" if version is None else (
-                f"Specific({model_name}, {version})"
+            request = (
+                f"Latest({model_name})"
+                if version is None
+                else (f"Specific({model_name}, {version})")
             )
             raise not_found(f"Servable not found for request: {request}")
         if label is not None:

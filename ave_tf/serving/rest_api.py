@@ -161,7 +161,9 @@ def to_array(value, spec: TensorSpec, *, strict: bool = False) -> np.ndarray:
         array = np.array(value)
     except (ValueError, TypeError, OverflowError):
         _check_leaves(value, _dense_shape(value), 0, spec)
-        raise invalid_argument(f"JSON Value: {brief(value)} is not a dense numeric tensor") from None
+        raise invalid_argument(
+            f"JSON Value: {brief(value)} is not a dense numeric tensor"
+        ) from None
     if array.dtype.kind not in "iuf":
         _check_leaves(value, _dense_shape(value), 0, spec)
         raise invalid_argument(
@@ -217,9 +219,7 @@ def _row_inputs(doc: Mapping, specs: Mapping[str, TensorSpec], strict: bool) -> 
     columns = {name: [] for name in names}
     for index, item in enumerate(instances):
         if not isinstance(item, dict):
-            raise invalid_argument(
-                f"Expecting object but got list at item {index} of input list"
-            )
+            raise invalid_argument(f"Expecting object but got list at item {index} of input list")
         for key in item:
             if key not in specs:
                 raise invalid_argument(
@@ -349,7 +349,9 @@ def predict_request_document(
         return {"signature_name": signature, "inputs": lists}
     sizes = {len(value) for value in lists.values()}
     if len(sizes) != 1:
-        raise ValueError(f"inputs disagree on the batch size: { {k: len(v) for k, v in lists.items()} }")
+        raise ValueError(
+            f"inputs disagree on the batch size: { {k: len(v) for k, v in lists.items()} }"
+        )
     (batch,) = sizes
     return {
         "signature_name": signature,

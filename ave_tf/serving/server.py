@@ -138,7 +138,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 f'Serving signature name: "{signature}" not found in signature def'
             )
         strict = b"true" in body or b"false" in body
-        arrays, request_format = rest_api.request_inputs(doc, model.inputs[signature], strict=strict)
+        arrays, request_format = rest_api.request_inputs(
+            doc, model.inputs[signature], strict=strict
+        )
         del doc
         outputs = model.predict(signature, arrays)
         return rest_api.response_document(outputs, request_format)
@@ -205,4 +207,3 @@ class ModelServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     @property
     def url(self) -> str:
         return f"http://{self.server_address[0]}:{self.port}"
-
