@@ -189,7 +189,8 @@ def to_array(value, spec: TensorSpec, *, strict: bool = False) -> np.ndarray:
 def _check_input(name: str, array: np.ndarray, spec: TensorSpec) -> None:
     got = "[" + ",".join(str(d) for d in array.shape) + "]"
     if array.ndim != len(spec.shape) or any(
-        want is not None and want != have for want, have in zip(spec.shape, array.shape)
+        want is not None and want != have
+        for want, have in zip(spec.shape, array.shape, strict=True)
     ):
         raise invalid_argument(
             f"Input '{name}' has shape {got} but the signature expects {spec.shape_text()}"
