@@ -174,7 +174,7 @@ def to_array(value, spec: TensorSpec, *, strict: bool = False) -> np.ndarray:
             converted = array.astype(spec.dtype)
         lossy = np.isfinite(array) & ~np.isfinite(converted)
         if lossy.any():
-            bad = array[tuple(np.argwhere(lossy)[0])]
+            bad = float(array[tuple(np.argwhere(lossy)[0])])
             raise invalid_argument(
                 f"Cannot convert JSON value: {bad!r} to {spec.type_name} without loss of precision."
             )

@@ -83,6 +83,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if length < 0:
             raise invalid_argument(f"Invalid Content-Length: {length_text!r}")
         if length > limit:
+            self._unread_bytes = length
             raise RestError(
                 413, f"Request body of {length} bytes exceeds the limit of {limit} bytes"
             )
@@ -102,13 +103,36 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             raise RestError(415, f"Unsupported Content-Encoding: {encoding}")
         return body
 
+    _unread_bytes = 0
+    _DRAIN_FACTOR = 4
+    _DRAIN_TIMEOUT = 5.0
+
+    def _drain(self) -> None:
+        """Reads (and drops) an unread body after answering, up to a bound.
+
+        Clients such as urllib send the whole body before reading the answer; closing at
+        once would cut them off with a broken pipe instead of the 413 they should see.
+        """
+        remaining = min(self._unread_bytes, self._DRAIN_FACTOR * self.server.max_body_bytes)
+        self._unread_bytes = 0
+        try:
+            self.connection.settimeout(self._DRAIN_TIMEOUT)
+            while remaining > 0:
+                chunk = self.rfile.read1(min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+        except OSError:
+            pass
+
     def do_POST(self):  # noqa: N802 (http.server's naming)
         path = urllib.parse.urlsplit(self.path).path
         try:
             body = self._read_body()
         except RestError as error:
-            # The body may be partly unread: close so the next request starts clean.
+            # The body may be unread: close so the next request starts clean.
             self._send_error(error, close=error.status in (411, 413))
+            self._drain()
             return
         try:
             match = _PREDICT_PATH.fullmatch(path)

@@ -7,25 +7,14 @@ export (a freshly initialised `fully_supervised_model()`, seeded) and one server
 import threading
 
 import keras
-import numpy as np
 import pytest
 
-from ave_tf import ave
 from ave_tf.export import export_saved_model
 from ave_tf.models import fully_supervised_model
 from ave_tf.serving.repository import ModelRepository, load_version
 from ave_tf.serving.server import ModelServer
 
-MODEL_NAME = "psp_fully"
-TEST_MAX_BODY_BYTES = 64 * 1024 * 1024
-
-
-def random_videos(batch: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """audio (batch, 10, 128) and visual (batch, 10, 7, 7, 512) float32 features."""
-    rng = np.random.default_rng(seed)
-    audio = rng.normal(size=(batch, ave.NUM_SEGMENTS, ave.AUDIO_DIM)).astype(np.float32)
-    visual = rng.random((batch, ave.NUM_SEGMENTS, *ave.VISUAL_SHAPE), dtype=np.float32)
-    return audio, visual
+from serving_helpers import MODEL_NAME, TEST_MAX_BODY_BYTES
 
 
 @pytest.fixture(scope="session")
