@@ -8,13 +8,12 @@ import threading
 
 import keras
 import pytest
+from serving_helpers import MODEL_NAME, TEST_MAX_BODY_BYTES
 
 from ave_tf.export import export_saved_model
 from ave_tf.models import fully_supervised_model
 from ave_tf.serving.repository import ModelRepository, load_version
 from ave_tf.serving.server import ModelServer
-
-from serving_helpers import MODEL_NAME, TEST_MAX_BODY_BYTES
 
 
 @pytest.fixture(scope="session")
