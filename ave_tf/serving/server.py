@@ -105,6 +105,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     _unread_bytes = 0
     _DRAIN_FACTOR = 4
+    _DRAIN_MIN_BYTES = 512 * 1024 * 1024
     _DRAIN_TIMEOUT = 5.0
 
     def _drain(self) -> None:
@@ -113,7 +114,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         Clients such as urllib send the whole body before reading the answer; closing at
         once would cut them off with a broken pipe instead of the 413 they should see.
         """
-        remaining = min(self._unread_bytes, self._DRAIN_FACTOR * self.server.max_body_bytes)
+        bound = max(self._DRAIN_FACTOR * self.server.max_body_bytes, self._DRAIN_MIN_BYTES)
+        remaining = min(self._unread_bytes, bound)
         self._unread_bytes = 0
         try:
             self.connection.settimeout(self._DRAIN_TIMEOUT)
