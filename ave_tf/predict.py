@@ -71,7 +71,7 @@ def read_videos(path: str | os.PathLike) -> tuple[list[str], np.ndarray, np.ndar
         if name not in fields:
             raise InputFileError(f"{path}: missing field {name!r} (has {sorted(fields)})")
     audio = _batched(fields["audio"], "audio", path, 3)
-    visual = _batched(fields["visual"], "visual", path, 6)
+    visual = _batched(fields["visual"], "visual", path, 5)
     ids = fields.get("video_id")
     if ids is None:
         ids = [f"{path.stem}[{i}]" for i in range(audio.shape[0])]
