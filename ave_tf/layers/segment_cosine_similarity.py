@@ -26,6 +26,9 @@ class SegmentCosineSimilarity(keras.layers.Layer):
         super().__init__(**kwargs)
         self.epsilon = epsilon
 
+    def build(self, visual_shape, audio_shape):
+        pass  # no weights
+
     def call(self, visual, audio):
         dot = ops.sum(visual * audio, axis=-1)
         norms = ops.sum(ops.square(visual), axis=-1) * ops.sum(ops.square(audio), axis=-1)

@@ -1,0 +1,141 @@
+"""Both PSP networks: outputs, config round trip, .keras save/load, one fit step, switches."""
+
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+
+import ave_tf  # noqa: F401  (registers the custom objects for load_model)
+from ave_tf.config import FullySupervisedConfig, WeaklySupervisedConfig
+from ave_tf.models import INTERNALS, model_for_config, training_objectives
+
+CONFIGS = {"fully": FullySupervisedConfig(), "weakly": WeaklySupervisedConfig()}
+OUTPUTS = {
+    "fully": {
+        "segment_logits": (10, 29),
+        "segment_probabilities": (10, 29),
+        "av_similarity": (10,),
+    },
+    "weakly": {
+        "segment_logits": (10, 29),
+        "segment_probabilities": (10, 29),
+        "video_probabilities": (29,),
+    },
+}
+
+
+def _batch(size=4, seed=0):
+    rng = np.random.default_rng(seed)
+    inputs = {
+        "audio": rng.uniform(0, 2, (size, 10, 128)).astype("float32"),
+        "visual": rng.uniform(0, 1, (size, 10, 7, 7, 512)).astype("float32"),
+    }
+    labels = np.where(rng.uniform(size=(size, 10)) < 0.3, 28, rng.integers(0, 28, (size, 1)))
+    prob_label = np.stack([np.bincount(row, minlength=29) / 10 for row in labels])
+    targets = {
+        "segment_logits": labels.astype("int32"),
+        "segment_probabilities": labels.astype("int32"),
+        "av_similarity": labels.astype("int32"),
+        "video_probabilities": prob_label.astype("float32"),
+    }
+    return inputs, targets
+
+
+@pytest.fixture(scope="module", params=sorted(CONFIGS))
+def setting(request):
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def model(setting):
+    return model_for_config(CONFIGS[setting])
+
+
+def test_outputs_have_the_documented_shapes(setting, model):
+    inputs, _ = _batch()
+    outputs = model.predict(inputs, verbose=0)
+    assert {name: value.shape[1:] for name, value in outputs.items()} == OUTPUTS[setting]
+    np.testing.assert_allclose(outputs["segment_probabilities"].sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(
+        outputs["segment_probabilities"], keras.ops.softmax(outputs["segment_logits"]), atol=1e-6
+    )
+
+
+def test_internals_come_from_the_same_network(setting, model):
+    inputs, _ = _batch()
+    inspected = ave_tf.models.expose_internals(model)
+    outputs = inspected.predict(inputs, verbose=0)
+    assert set(INTERNALS) <= set(outputs)
+    np.testing.assert_allclose(
+        outputs["segment_logits"], model.predict(inputs, verbose=0)["segment_logits"], atol=1e-6
+    )
+    np.testing.assert_allclose(outputs["visual_attention"].sum(-1), 1.0, atol=1e-5)
+    assert outputs["gamma_va"].shape == (4, 10, 10)
+
+
+def test_config_json_round_trip(model):
+    config = json.loads(json.dumps(model.get_config()))
+    rebuilt = keras.Model.from_config(config)
+    assert [w.shape for w in rebuilt.weights] == [w.shape for w in model.weights]
+
+
+def test_keras_file_round_trip(model, tmp_path):
+    inputs, _ = _batch()
+    path = tmp_path / "psp.keras"
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    expected = model.predict(inputs, verbose=0)
+    actual = reloaded.predict(inputs, verbose=0)
+    for name in expected:
+        np.testing.assert_array_equal(actual[name], expected[name])
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_one_fit_step(setting, jit_compile):
+    config = CONFIGS[setting]
+    model = model_for_config(config)
+    losses, loss_weights, metrics = training_objectives(config)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3, epsilon=1e-8),
+        loss=losses,
+        loss_weights=loss_weights,
+        metrics=metrics,
+        jit_compile=jit_compile,
+    )
+    inputs, targets = _batch()
+    targets = {name: targets[name] for name in model.output}
+    before = [np.array(w) for w in model.trainable_weights]
+    history = model.fit(inputs, targets, epochs=1, batch_size=4, shuffle=False, verbose=0)
+    assert math.isfinite(history.history["loss"][0])
+    assert 0.0 <= history.history["segment_logits_segment_accuracy"][0] <= 1.0
+    after = [np.array(w) for w in model.trainable_weights]
+    moved = sum(not np.array_equal(b, a) for b, a in zip(before, after, strict=True))
+    assert moved == len(before), f"only {moved} of {len(before)} weights received a gradient"
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        FullySupervisedConfig(tau="off"),
+        FullySupervisedConfig(tau=-math.inf, self_attention=True, self_attention_heads=2),
+        FullySupervisedConfig(avps_weight=0.0, avga_broadcast="channel", inclusive_threshold=True),
+        WeaklySupervisedConfig(weighting_branch=False, renormalize=True),
+        WeaklySupervisedConfig(weighting_relu=False, tau=0.0),
+    ],
+    ids=["wo_psp", "asp_sapsp", "no_avps_paper", "no_weighting", "paper_weighting"],
+)
+def test_variants_build_and_run(config):
+    model = model_for_config(config, with_internals=True)
+    outputs = model.predict(_batch(2)[0], verbose=0)
+    if math.isinf(config.tau) and config.tau > 0:
+        assert not outputs["gamma_va"].any()
+    if config.self_attention:
+        assert any(layer.name == "audio_self_attention" for layer in model.layers)
+    assert all(np.isfinite(value).all() for value in outputs.values())
+
+
+def test_wrong_config_type_is_refused():
+    with pytest.raises(TypeError, match="FullySupervisedConfig"):
+        ave_tf.models.fully_supervised_model(WeaklySupervisedConfig())

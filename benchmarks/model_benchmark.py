@@ -1,0 +1,210 @@
+"""Throughput and latency of both PSP networks against this machine's matmul roofline.
+
+Run::
+
+    python -m benchmarks.model_benchmark [--repeats 7]
+
+Prints, and writes to BENCHMARKS.md ("Model" section): forward and train-step throughput
+(videos/s, batch 128, with and without jit_compile), batch-64 inference, batch-1 latency
+p50/p99, and the fraction of the measured dense-matmul rate (GFLOP/s) each figure reaches,
+using an analytic FLOP count per video.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+from ave_tf.ave import AUDIO_DIM, NUM_CLASSES, NUM_SEGMENTS, VISUAL_SHAPE  # noqa: E402
+from ave_tf.config import FullySupervisedConfig, WeaklySupervisedConfig  # noqa: E402
+from ave_tf.models import model_for_config, training_objectives  # noqa: E402
+from benchmarks.benchmarks_md import machine, write_section  # noqa: E402
+
+flags.DEFINE_integer("repeats", 7, "Timed repetitions per figure (the median is reported).")
+flags.DEFINE_integer("latency_runs", 200, "Batch-1 calls timed for the latency percentiles.")
+FLAGS = flags.FLAGS
+
+CELLS = VISUAL_SHAPE[0] * VISUAL_SHAPE[1]
+CHANNELS = VISUAL_SHAPE[2]
+
+
+def _dense(rows, fan_in, fan_out):
+    return 2 * rows * fan_in * fan_out
+
+
+def forward_flops_per_video(setting: str) -> int:
+    """Multiply-adds x 2 of one video's forward pass (element-wise work is not counted)."""
+    t, d, h = NUM_SEGMENTS, 256, 128
+    audio_dim = 128
+    flops = _dense(t * CELLS, CHANNELS, 512)  # AVGA visual projection: the dominant term
+    flops += _dense(t * CELLS, 512, CELLS)  # AVGA content over positions
+    flops += _dense(t, audio_dim, 512) + _dense(t, 512, CELLS) + _dense(t * CELLS, CELLS, 1)
+    flops += 2 * t * CELLS * CHANNELS  # attention-weighted sum
+    if setting == "fully":
+        flops += _dense(t, AUDIO_DIM, 256) + _dense(t, 256, 128)  # fa
+        flops += _dense(t, CHANNELS, 256) + _dense(t, 256, 128)  # fv
+    else:
+        flops += _dense(t, CHANNELS, 128)  # linear_v
+    flops += 2 * 2 * t * _dense(1, 128 + h, 4 * h)  # two Bi-LSTMs (2 directions each)
+    projections = 6 if setting == "fully" else 4
+    flops += projections * _dense(t, d, d) + 4 * t * t * d  # PSP projections, beta, propagation
+    flops += _dense(t, d, 64) + _dense(t, 64, NUM_CLASSES)
+    return flops
+
+
+def train_flops_per_video(setting: str) -> int:
+    """Forward + backward: backward costs twice the forward, except that the first layer
+    needs no gradient with respect to its (input) visual features."""
+    first_layer_input_gradient = _dense(NUM_SEGMENTS * CELLS, CHANNELS, 512)
+    return 3 * forward_flops_per_video(setting) - first_layer_input_gradient
+
+
+def matmul_gflops(repeats: int) -> float:
+    """Measured float32 dense matmul rate on the AVGA projection's shape (128 videos)."""
+    a = tf.random.uniform((128 * NUM_SEGMENTS * CELLS, CHANNELS))
+    b = tf.random.uniform((CHANNELS, 512))
+    matmul = tf.function(tf.linalg.matmul)
+    matmul(a, b).numpy()
+    return (
+        _dense(a.shape[0], CHANNELS, 512)
+        / _median_seconds(lambda: matmul(a, b).numpy(), repeats)
+        / 1e9
+    )
+
+
+def _median_seconds(run, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _batch(size: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    inputs = {
+        "audio": rng.uniform(0, 2, (size, NUM_SEGMENTS, AUDIO_DIM)).astype("float32"),
+        "visual": rng.uniform(0, 1, (size, NUM_SEGMENTS, *VISUAL_SHAPE)).astype("float32"),
+    }
+    labels = rng.integers(0, NUM_CLASSES, (size, NUM_SEGMENTS)).astype("int32")
+    prob_label = np.stack(
+        [np.bincount(row, minlength=NUM_CLASSES) / NUM_SEGMENTS for row in labels]
+    )
+    targets = {
+        "segment_logits": labels,
+        "segment_probabilities": labels,
+        "av_similarity": labels,
+        "video_probabilities": prob_label.astype("float32"),
+    }
+    return inputs, targets
+
+
+def _compiled(config, jit_compile: bool):
+    model = model_for_config(config)
+    losses, loss_weights, metrics = training_objectives(config)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3, epsilon=1e-8),
+        loss=losses,
+        loss_weights=loss_weights,
+        metrics=metrics,
+        jit_compile=jit_compile,
+    )
+    return model
+
+
+def measure(setting: str, config, jit_compile: bool, repeats: int, latency_runs: int) -> dict:
+    """Videos/s of a training step (batch 128), of inference at batch 128 and 64, and batch-1
+    latency percentiles (ms) of the compiled prediction path."""
+    model = _compiled(config, jit_compile)
+    inputs, targets = _batch(128)
+    targets = {name: targets[name] for name in model.output}
+    model.train_on_batch(inputs, targets)  # trace and compile
+    train = 128 / _median_seconds(lambda: model.train_on_batch(inputs, targets), repeats)
+    forward = {}
+    for size in (128, 64):
+        batch = {name: value[:size] for name, value in inputs.items()}
+        model.predict_on_batch(batch)
+        forward[size] = size / _median_seconds(lambda b=batch: model.predict_on_batch(b), repeats)
+    one = {name: value[:1] for name, value in inputs.items()}
+    model.predict_on_batch(one)
+    latencies = []
+    for _ in range(latency_runs):
+        start = time.perf_counter()
+        model.predict_on_batch(one)
+        latencies.append((time.perf_counter() - start) * 1e3)
+    return {
+        "train": train,
+        "forward128": forward[128],
+        "forward64": forward[64],
+        "p50": float(np.percentile(latencies, 50)),
+        "p99": float(np.percentile(latencies, 99)),
+    }
+
+
+def main(argv):
+    del argv
+    rate = matmul_gflops(FLAGS.repeats)
+    print(f"machine: {machine()}")
+    print(f"dense matmul roofline: {rate:.1f} GFLOP/s (float32, {FLAGS.repeats} runs, median)")
+    rows = []
+    for setting, config in (
+        ("fully", FullySupervisedConfig()),
+        ("weakly", WeaklySupervisedConfig()),
+    ):
+        train_flops, forward_flops = (
+            train_flops_per_video(setting),
+            forward_flops_per_video(setting),
+        )
+        roof_train = rate * 1e9 / train_flops
+        roof_forward = rate * 1e9 / forward_flops
+        for jit_compile in (False, True):
+            figures = measure(setting, config, jit_compile, FLAGS.repeats, FLAGS.latency_runs)
+            rows.append(
+                f"| {setting} | {'on' if jit_compile else 'off'} "
+                f"| {figures['train']:.0f} ({figures['train'] / roof_train:.0%}) "
+                f"| {figures['forward128']:.0f} ({figures['forward128'] / roof_forward:.0%}) "
+                f"| {figures['forward64']:.0f} ({figures['forward64'] / roof_forward:.0%}) "
+                f"| {figures['p50']:.2f} / {figures['p99']:.2f} |"
+            )
+            print(rows[-1], flush=True)
+        roof = f"{roof_forward:.0f}"
+        rows.append(f"| {setting} roofline | | {roof_train:.0f} | {roof} | {roof} | |")
+        print(
+            f"{setting}: {forward_flops / 1e6:.0f} MFLOP/video forward, "
+            f"{train_flops / 1e6:.0f} MFLOP/video train step"
+        )
+    body = "\n".join(
+        [
+            f"Command: `python -m benchmarks.model_benchmark --repeats {FLAGS.repeats}`  ",
+            f"Machine: {machine()}  ",
+            f"Measured dense-matmul rate (float32, AVGA projection shape): **{rate:.1f} GFLOP/s**; "
+            "the roofline rows divide it by the analytic FLOPs per video "
+            f"(fully {forward_flops_per_video('fully') / 1e6:.0f} MFLOP forward / "
+            f"{train_flops_per_video('fully') / 1e6:.0f} MFLOP train; weakly "
+            f"{forward_flops_per_video('weakly') / 1e6:.0f} / "
+            f"{train_flops_per_video('weakly') / 1e6:.0f}).",
+            "",
+            "Videos/s (median of the repeats; in brackets the fraction of the roofline) and "
+            "batch-1 latency of `predict_on_batch` (ms, p50 / p99):",
+            "",
+            "| model | jit_compile | train step, batch 128 | inference, batch 128 "
+            "| inference, batch 64 | batch-1 latency p50 / p99 |",
+            "|---|---|---|---|---|---|",
+            *rows,
+        ]
+    )
+    write_section("Model", body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(app.run(main))
