@@ -9,6 +9,8 @@ The training stream's epoch order is a function of (seed, epoch) only (`epoch_st
 run resumed at epoch k sees the batches an uninterrupted run would have seen.
 """
 
+import os
+
 import numpy as np
 import tensorflow as tf
 
@@ -70,6 +72,14 @@ class TfdsSource:
 
         self.config = config
         self.setting = config.setting
+        manual_dir = config.manual_dir
+        if manual_dir is not None and (not os.path.isdir(manual_dir) or not os.listdir(manual_dir)):
+            # TFDS raises a bare AssertionError for this case; say it in one line.
+            raise UsageError(
+                f"--manual_dir {manual_dir} does not exist or is empty: it must hold the AVE "
+                "release files (Annotations.txt, audio_feature.h5, visual_feature.h5, "
+                "train_order.h5, val_order.h5, test_order.h5)"
+            )
         try:
             self.builder = data.prepare_builder(
                 config.dataset, data_dir=config.data_dir, manual_dir=config.manual_dir
@@ -83,11 +93,13 @@ class TfdsSource:
         )
 
     def training(self, split, batch_size, seed, initial_epoch=0) -> TrainingStream:
-        # The pipeline's evaluation mode (no shuffle, keeps every video), unbatched and
-        # re-shuffled per epoch by `epoch_stream`. The weak setting's extra noisy videos:
-        if self.setting == "weakly" and split == "train":
-            split = "train+train_background"
-        examples = self._dataset_fn(self.builder, split, batch_size, training=False).unbatch()
+        # The pipeline's evaluation mode (stored order, every video, cached in memory),
+        # unbatched and re-shuffled per epoch by `epoch_stream`; the weak training set adds
+        # the background-only videos as the pipeline's training mode does.
+        extra = {"with_background": True} if self.setting == "weakly" else {}
+        examples = self._dataset_fn(
+            self.builder, split, batch_size, training=False, cache=True, **extra
+        ).unbatch()
         count = int(examples.cardinality())
         if count < 0:
             count = int(examples.reduce(0, lambda n, _: n + 1))

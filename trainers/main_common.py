@@ -2,7 +2,7 @@
 
 import sys
 
-from absl import flags
+from absl import flags, logging
 
 from trainers import flags as train_flags
 from trainers import results, training
@@ -14,6 +14,7 @@ def run_main(setting, argv):
     if len(argv) > 1:
         print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
         sys.exit(2)
+    logging.set_verbosity(logging.WARNING)  # TFDS's INFO lines drown the per-epoch lines.
     try:
         config = train_flags.train_config_from_flags(setting, flags.FLAGS)
         summary = training.run_training(config)

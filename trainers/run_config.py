@@ -19,7 +19,7 @@ STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device")
 OFFICIAL_EPOCHS = 300
 """Epochs of the official recipe (reference.md §4)."""
 
-SYNTHETIC_EPOCHS = 16
+SYNTHETIC_EPOCHS = 30
 """Default epochs on the small `synthetic` config: keeps the main job within minutes on 2 cores."""
 
 DECAY_EVERY = {"fully": 60, "weakly": 80}

@@ -1,0 +1,172 @@
+"""The trainers as users run them: `python -m trainers.fully|weakly|evaluate` in a subprocess."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+TINY = [
+    "--train_split=train[:32]",
+    "--validation_split=validation[:16]",
+    "--test_split=test[:16]",
+    "--epochs=3",
+    "--eval_every=1",
+    "--batch_size=8",
+]
+
+
+def run_module(module, *args, env=None, timeout=300):
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO))
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def error_lines(result):
+    """stderr lines that are not TensorFlow's start-up chatter."""
+    return [
+        line
+        for line in result.stderr.splitlines()
+        if line.startswith("error:") or "Traceback" in line
+    ]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("tfds"))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--strategy=bogus"], "strategy"),
+        (["--dataset=imagenet"], "--dataset"),
+        (["--tau=abc"], "tau"),
+        (["--seeds=1,x"], "--seeds"),
+        (["--no_such_flag=1"], "no_such_flag"),
+    ],
+)
+def test_bad_flag_values_exit_2_with_one_line(tmp_path, args, message):
+    result = run_module("trainers.fully", f"--model_dir={tmp_path / 'run'}", *args)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = error_lines(result)
+    assert len(lines) == 1 and message in lines[0], result.stderr[-2000:]
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("content", [None, "notes.txt"])
+def test_dataset_that_cannot_be_built_names_missing_files(tmp_path, content):
+    release = tmp_path / "release"
+    release.mkdir()
+    if content:
+        (release / content).write_text("not the AVE release")
+    result = run_module(
+        "trainers.weakly",
+        "--dataset=features",
+        f"--manual_dir={release}",
+        f"--data_dir={tmp_path / 'tfds'}",
+        f"--model_dir={tmp_path / 'run'}",
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = error_lines(result)
+    assert len(lines) == 1 and "Annotations.txt" in lines[0], result.stderr[-2000:]
+    assert not (tmp_path / "run").exists()
+    assert [p.name for p in release.iterdir()] == ([content] if content else [])
+
+
+@pytest.mark.slow
+def test_fully_cli_end_to_end_export_and_evaluate(tmp_path, data_dir):
+    import keras
+    import tensorflow as tf
+
+    import ave_tf  # noqa: F401
+
+    run_dir, export_dir = tmp_path / "run", tmp_path / "exported"
+    common = [f"--data_dir={data_dir}", f"--model_dir={run_dir}", *TINY]
+    result = run_module("trainers.fully", *common, f"--export_dir={export_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "test segment accuracy" in result.stdout
+    results = json.loads((run_dir / "results.json").read_text())
+    run = results["runs"][0]
+    assert run["selected_epoch"] in [v["epoch"] for v in run["validations"]]
+    assert results["export_path"] == str(export_dir / "psp_fully" / "1")
+    assert (export_dir / "models.config").is_file()
+
+    # Exported SavedModel == the selected Keras model.
+    model = keras.models.load_model(run["selected_model"])
+    rng = np.random.default_rng(0)
+    inputs = {
+        "audio": rng.random((3, 10, 128), np.float32),
+        "visual": rng.random((3, 10, 7, 7, 512), np.float32),
+    }
+    expected = model(inputs, training=False)["segment_probabilities"]
+    serving = tf.saved_model.load(results["export_path"]).signatures["serving_default"]
+    got = serving(**{k: tf.constant(v) for k, v in inputs.items()})
+    np.testing.assert_allclose(got["segment_probabilities"], expected, atol=1e-5)
+    cli = subprocess.run(
+        [
+            str(pathlib.Path(sys.executable).parent / "saved_model_cli"),
+            "show",
+            "--dir",
+            results["export_path"],
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    for name in (
+        "audio",
+        "visual",
+        "segment_probabilities",
+        "segment_classes",
+        "is_event",
+        "video_class",
+    ):
+        assert name in cli.stdout, cli.stdout
+
+    # A different config in the same model_dir is refused; nothing is deleted.
+    refused = run_module("trainers.fully", *common, "--epochs=4", "--export_dir=")
+    assert refused.returncode == 2 and "different config" in refused.stderr
+    assert (run_dir / "results.json").is_file()
+
+    # The evaluate CLI on the SavedModel reproduces the reported test accuracy.
+    evaluated = run_module(
+        "trainers.evaluate",
+        f"--model={results['export_path']}",
+        f"--data_dir={data_dir}",
+        "--split=test[:16]",
+    )
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    assert f"segment accuracy: {100 * run['test_accuracy']:.2f} %" in evaluated.stdout
+
+
+@pytest.mark.slow
+def test_weakly_cli_end_to_end(tmp_path, data_dir):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    args = [f"--data_dir={data_dir}", f"--model_dir={tmp_path / 'run'}", *TINY]
+    refused = run_module("trainers.weakly", *args, f"--export_dir={blocker / 'models'}")
+    assert refused.returncode == 2 and "not writable" in refused.stderr
+    assert not (tmp_path / "run").exists()
+    result = run_module("trainers.weakly", *args, "--export_dir=", "--seeds=1,2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert [r["seed"] for r in results["runs"]] == [1, 2]
+    accuracies = [r["test_accuracy"] for r in results["runs"]]
+    assert results["summary"]["test_accuracy_mean"] == pytest.approx(np.mean(accuracies))
+    assert results["summary"]["test_accuracy_std"] == pytest.approx(np.std(accuracies, ddof=1))
