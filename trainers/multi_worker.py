@@ -7,8 +7,10 @@ optimizer (learning-rate schedule included), drives the same callbacks (selectio
 TensorBoard) and validates with the same metrics, evaluated locally on every worker.
 
 Loss scaling: each replica computes the weighted sum of the per-output losses averaged over
-its local batch, divided by `num_replicas_in_sync`; the optimizer all-reduces (sums) the
-gradients, so the update equals the one for the mean over the global batch.
+its local batch, divided by `num_replicas_in_sync` (`keras.losses.Loss.__call__` already does
+that division inside a replica context; plain callables are divided here); the optimizer
+all-reduces (sums) the gradients, so the update is the one for the mean over the global batch,
+and the SUM over replicas of the scaled losses is the global mean loss that gets logged.
 """
 
 import keras
@@ -27,12 +29,19 @@ def _as_list(value):
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
-def weighted_loss(losses, loss_weights, targets, outputs):
-    """Sum over outputs of weight * loss(target, output) (each loss a batch mean)."""
+def weighted_loss(losses, loss_weights, targets, outputs, replicas=1):
+    """Sum over outputs of weight * loss(target, output) (each loss a batch mean).
+
+    Inside `strategy.run` pass `replicas=num_replicas_in_sync`: Keras `Loss` objects divide
+    by it themselves there; other callables are divided here.
+    """
     total = 0.0
     for name, loss in losses.items():
         weight = 1.0 if loss_weights is None else loss_weights.get(name, 1.0)
-        total += weight * loss(targets[name], outputs[name])
+        value = loss(targets[name], outputs[name])
+        if not isinstance(loss, keras.losses.Loss):
+            value = value / replicas
+        total += weight * value
     return total
 
 
@@ -72,14 +81,13 @@ def fit_custom_loop(model, config, stream, strategy, epochs, callbacks, initial_
             (f"{name}_{m.name}", name, m) for name, ms in metrics.items() for m in _as_list(ms)
         ]
     optimizer = model.optimizer
-    scale = 1.0 / strategy.num_replicas_in_sync
+    replicas = strategy.num_replicas_in_sync
 
     def replica_step(inputs, targets):
         with tf.GradientTape() as tape:
             outputs = model(inputs, training=True)
-            loss = weighted_loss(losses, loss_weights, targets, outputs)
-            scaled = loss * scale
-        gradients = tape.gradient(scaled, model.trainable_variables)
+            loss = weighted_loss(losses, loss_weights, targets, outputs, replicas)
+        gradients = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
         for _, name, metric in train_metrics:
             metric.update_state(targets[name], outputs[name])
@@ -88,7 +96,7 @@ def fit_custom_loop(model, config, stream, strategy, epochs, callbacks, initial_
     @tf.function(jit_compile=False)
     def train_step(iterator):
         per_replica = strategy.run(replica_step, args=next(iterator))
-        return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
     selector.evaluate_fn = lambda m, dataset: evaluate_locally(m, config, dataset)
     callback_list = keras.callbacks.CallbackList(callbacks, model=model)

@@ -223,6 +223,7 @@ def train_seed(config, seed, source, strategy, run_dir, callbacks=()):
     speeds = [r["videos_per_second"] for r in selector.records[1:] if "videos_per_second" in r]
     result = {
         "seed": seed,
+        "replicas": int(strategy.num_replicas_in_sync),
         "selected_epoch": selector.selected_epoch,
         "validation_accuracy": selector.best["accuracy"],
         "test_accuracy": selection.selection_accuracy(test_metrics),
@@ -258,7 +259,7 @@ def run_training(config, source=None, strategy=None, callbacks=()):
     if not _is_chief(strategy):
         task = strategy.cluster_resolver.task_id
         config = config.replace(
-            model_dir=str(pathlib.Path(config.model_dir) / f"worker_{task}"), export_dir=""
+            model_dir=f"{config.model_dir.rstrip('/')}-worker{task}", export_dir=""
         )
     check_export_dir(config)
     source = source or data_source.TfdsSource(config)
