@@ -19,7 +19,7 @@ STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device")
 OFFICIAL_EPOCHS = 300
 """Epochs of the official recipe (reference.md §4)."""
 
-SYNTHETIC_EPOCHS = 30
+SYNTHETIC_EPOCHS = 60
 """Default epochs on the small `synthetic` config: keeps the main job within minutes on 2 cores."""
 
 DECAY_EVERY = {"fully": 60, "weakly": 80}
@@ -59,11 +59,11 @@ class TrainConfig:
         learning_rate, adam_epsilon: Adam's base learning rate and epsilon.
         lr_decay_factor, lr_decay_every, lr_decay_until: official step decay: multiply by
             `lr_decay_factor` after 0-based epoch e when (e + 1) % lr_decay_every == 0 and
-            e < lr_decay_until.
+            e < lr_decay_until; lr_decay_every None = the setting's (60 fully, 80 weakly).
         eval_every: validate after 0-based epoch e when e % eval_every == 0 and e != 0, and
             after the last epoch.
         seeds: one training run per seed; results report mean ± std over them.
-        model_dir: where config.json, results.json, TensorBoard logs and backups go.
+        model_dir: (None = runs/psp_<setting>) where config.json, results.json, TensorBoard logs and backups go.
         export_dir: SavedModel export root (`<export_dir>/psp_<setting>/<version>/`); "" = none.
         strategy: "auto", "mirrored", "multi_worker" or "one_device".
         jit_compile: XLA-compile the train step.
@@ -84,11 +84,11 @@ class TrainConfig:
     learning_rate: float = 1e-3
     adam_epsilon: float = 1e-8
     lr_decay_factor: float = 0.8
-    lr_decay_every: int = 60
+    lr_decay_every: int | None = None
     lr_decay_until: int = DECAY_UNTIL
     eval_every: int = 5
     seeds: tuple[int, ...] = (1,)
-    model_dir: str = "runs/psp_fully"
+    model_dir: str | None = None
     export_dir: str = "saved_models"
     strategy: str = "auto"
     jit_compile: bool = False
@@ -103,6 +103,10 @@ class TrainConfig:
                 f"got {type(self.model).__name__}"
             )
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+        if self.lr_decay_every is None:
+            object.__setattr__(self, "lr_decay_every", DECAY_EVERY[self.setting])
+        if self.model_dir is None:
+            object.__setattr__(self, "model_dir", f"runs/psp_{self.setting}")
         if self.dataset not in DATASETS:
             raise ValueError(f"dataset must be one of {DATASETS}; got {self.dataset!r}")
         if self.strategy not in STRATEGIES:
