@@ -63,7 +63,8 @@ class TrainConfig:
         eval_every: validate after 0-based epoch e when e % eval_every == 0 and e != 0, and
             after the last epoch.
         seeds: one training run per seed; results report mean ± std over them.
-        model_dir: (None = runs/psp_<setting>) where config.json, results.json, TensorBoard logs and backups go.
+        model_dir: where config.json, results.json, TensorBoard logs and backups go
+            (None: runs/psp_<setting>).
         export_dir: SavedModel export root (`<export_dir>/psp_<setting>/<version>/`); "" = none.
         strategy: "auto", "mirrored", "multi_worker" or "one_device".
         jit_compile: XLA-compile the train step.
