@@ -18,9 +18,7 @@ def random_videos(count: int, seed: int = 0) -> dict[str, np.ndarray]:
     )
     return {
         "audio": rng.uniform(0, 2, (count, ave.NUM_SEGMENTS, ave.AUDIO_DIM)).astype("float32"),
-        "visual": rng.uniform(0, 1, (count, ave.NUM_SEGMENTS, *ave.VISUAL_SHAPE)).astype(
-            "float32"
-        ),
+        "visual": rng.uniform(0, 1, (count, ave.NUM_SEGMENTS, *ave.VISUAL_SHAPE)).astype("float32"),
         "segment_labels": labels.astype("int64"),
         "video_ids": np.array([f"clip/{i}" for i in range(count)]),
     }
@@ -57,3 +55,44 @@ def model_file(tmp_path_factory, videos_arrays):
     path = tmp_path_factory.mktemp("model") / "psp.keras"
     model.save(path)
     return path
+
+
+def make_options(command: str, out, **overrides):
+    """CLI-equivalent options for ``commands.run`` (the defaults of the flags)."""
+    from ave_tf.visualize.__main__ import Options
+
+    values = {
+        "command": command,
+        "out": str(out),
+        "svg": False,
+        "dpi": 50,
+        "model": None,
+        "features": None,
+        "dataset": None,
+        "split": "test",
+        "data_dir": None,
+        "videos": None,
+        "batch_size": 4,
+        "frames": None,
+        "perplexity": 30.0,
+        "seed": 0,
+        "results": None,
+        "run": 0,
+        "confusion": None,
+    }
+    values.update(overrides)
+    return Options(**values)
+
+
+def png_size(path) -> tuple[int, int]:
+    """(width, height) of a non-empty PNG."""
+    from PIL import Image
+
+    assert path.suffix == ".png" and path.stat().st_size > 0, path
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        return image.size
+
+
+def expected_pixels(inches, dpi=50) -> tuple[int, int]:
+    return round(inches[0] * dpi), round(inches[1] * dpi)

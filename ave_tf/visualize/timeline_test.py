@@ -1,0 +1,84 @@
+"""Timeline: prepared arrays and the figure from a .keras model and from a SavedModel."""
+
+import numpy as np
+import pytest
+
+from ave_tf import ave
+from ave_tf.visualize import commands, sources, timeline
+from ave_tf.visualize.conftest import expected_pixels, make_options, png_size
+
+
+def test_prepare_takes_the_argmax_and_the_probabilities_of_the_drawn_classes():
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet(np.ones(ave.NUM_CLASSES), size=ave.NUM_SEGMENTS)
+    labels = np.array([28, 28, 3, 3, 3, 3, 3, 28, 28, 28])
+    prepared = timeline.prepare_timeline("v", probabilities, segment_labels=labels)
+    np.testing.assert_array_equal(prepared.predicted, probabilities.argmax(-1))
+    np.testing.assert_allclose(prepared.confidence, probabilities.max(-1))
+    np.testing.assert_allclose(prepared.truth_probability, probabilities[np.arange(10), labels])
+    assert prepared.correct == int((probabilities.argmax(-1) == labels).sum())
+
+
+def test_prepare_without_labels_and_with_given_classes():
+    probabilities = np.full((10, 29), 1 / 29)
+    prepared = timeline.prepare_timeline("v", probabilities, segment_classes=np.arange(10))
+    np.testing.assert_array_equal(prepared.predicted, np.arange(10))
+    assert prepared.truth is None and prepared.correct is None
+
+
+def test_prepare_refuses_wrong_shapes():
+    with pytest.raises(ValueError, match=r"segment_probabilities must be \(10, 29\)"):
+        timeline.prepare_timeline("v", np.zeros((10, 28)))
+
+
+def test_command_from_keras_model(tmp_path, model_file, features_file):
+    options = make_options(
+        "timeline", tmp_path, model=str(model_file), features=str(features_file), videos=(0, 2)
+    )
+    written = commands.run(options)
+    assert [p.name for p in written] == ["timeline_clip_0.png", "timeline_clip_2.png"]
+    for path in written:
+        assert png_size(path) == expected_pixels(timeline.SIZE_INCHES)
+
+
+def _export_serving(model_path, export_dir):
+    """A SavedModel with a serving_default signature as the export contract describes."""
+    import tensorflow as tf
+
+    model = sources.load_keras_model(model_path)
+
+    class Serving(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec((None, 10, 128), tf.float32),
+                tf.TensorSpec((None, 10, 7, 7, 512), tf.float32),
+            ]
+        )
+        def serve(self, audio, visual):
+            probabilities = self.model({"audio": audio, "visual": visual})["segment_probabilities"]
+            classes = tf.argmax(probabilities, -1, output_type=tf.int32)
+            return {"segment_probabilities": probabilities, "segment_classes": classes}
+
+    module = Serving()
+    tf.saved_model.save(module, str(export_dir / "psp" / "1"), signatures=module.serve)
+
+
+@pytest.mark.slow
+def test_saved_model_predicts_like_the_keras_model(tmp_path, model_file, features_file):
+    _export_serving(model_file, tmp_path)
+    videos = sources.load_features_file(features_file)
+    served = sources.predict_segments(tmp_path / "psp", videos, batch_size=4)
+    direct = sources.predict_segments(model_file, videos, batch_size=4)
+    np.testing.assert_allclose(
+        served["segment_probabilities"], direct["segment_probabilities"], atol=1e-5
+    )
+    np.testing.assert_array_equal(served["segment_classes"], direct["segment_classes"])
+    options = make_options(
+        "timeline", tmp_path / "out", model=str(tmp_path / "psp"), features=str(features_file)
+    )
+    (path,) = commands.run(options)
+    assert png_size(path) == expected_pixels(timeline.SIZE_INCHES)
