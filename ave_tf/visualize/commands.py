@@ -89,9 +89,10 @@ def tsne_command(options) -> list:
     source = options.features or f"{options.dataset}:{options.split}"
     title = (
         f"t-SNE of {stages.labels.size} segments of {len(videos)} videos ({source}), "
-        f"perplexity {options.perplexity:g}"
+        f"perplexity {options.perplexity:g}; silhouette: class separation of the event segments"
     )
-    figure = tsne.draw_tsne(embeddings, stages.labels, title, dpi=options.dpi)
+    separation = tsne.class_separation(stages)
+    figure = tsne.draw_tsne(embeddings, stages.labels, title, separation, dpi=options.dpi)
     return figures.save_figure(figure, options.out, "tsne", svg=options.svg)
 
 

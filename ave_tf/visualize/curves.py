@@ -127,6 +127,7 @@ def draw_curves(curves: Curves, title: str = "", dpi: int = figures.DEFAULT_DPI)
         accuracy_axes.plot(curves.validation_epochs, 100 * curves.validation_accuracy, "o-",
                            label="validation")  # fmt: skip
     rate_axes.plot(curves.epochs, curves.learning_rate, color="tab:green")
+    rate_axes.ticklabel_format(axis="y", style="sci", scilimits=(0, 0), useOffset=False)
     for axes, name in (
         (loss_axes, "loss"),
         (accuracy_axes, "segment accuracy (%)"),

@@ -3,7 +3,6 @@
 import os
 import pathlib
 import re
-import tempfile
 
 import matplotlib
 
@@ -65,8 +64,7 @@ def save_figure(figure, out_dir, stem: str, *, svg: bool = False) -> list[pathli
     try:
         for suffix in (".png", ".svg") if svg else (".png",):
             target = out_dir / f"{stem}{suffix}"
-            handle, temp = tempfile.mkstemp(prefix=f".{stem}.", suffix=suffix, dir=out_dir)
-            os.close(handle)
+            temp = out_dir / f".{stem}.{os.getpid()}.tmp{suffix}"
             try:
                 figure.savefig(temp, format=suffix[1:], dpi=figure.dpi)
                 os.replace(temp, target)

@@ -91,8 +91,32 @@ def prepare_tsne(stages: FeatureStages, perplexity: float = 30.0, seed: int = 0)
     return {key: embed(value, perplexity, seed) for key, value in stages.features.items()}
 
 
-def draw_tsne(embeddings: dict, labels: np.ndarray, title: str, dpi: int = figures.DEFAULT_DPI):
-    """2 x 3 scatter plots: audio (top) and visual (bottom) at the three stages."""
+def class_separation(stages: FeatureStages) -> dict:
+    """``(modality, stage)`` -> silhouette score (cosine) of the event segments grouped by class,
+    measured on the features themselves (not the 2-D embedding); None when undefined (fewer
+    than two event classes, or a class per point)."""
+    from sklearn.metrics import silhouette_score
+
+    event = stages.labels != ave.BACKGROUND
+    labels = stages.labels[event]
+    classes = np.unique(labels).size
+    if not 2 <= classes < labels.size:
+        return {key: None for key in stages.features}
+    return {
+        key: float(silhouette_score(value[event], labels, metric="cosine"))
+        for key, value in stages.features.items()
+    }
+
+
+def draw_tsne(
+    embeddings: dict,
+    labels: np.ndarray,
+    title: str,
+    separation: dict | None = None,
+    dpi: int = figures.DEFAULT_DPI,
+):
+    """2 x 3 scatter plots: audio (top) and visual (bottom) at the three stages; each panel's
+    title carries its ``separation`` (silhouette) when given."""
     import matplotlib.patches
 
     colors = figures.class_colors()
@@ -105,7 +129,9 @@ def draw_tsne(embeddings: dict, labels: np.ndarray, title: str, dpi: int = figur
             points = embeddings[(modality, stage)][order]
             axes.scatter(points[:, 0], points[:, 1], c=colors[labels[order]], s=9,
                          linewidths=0)  # fmt: skip
-            axes.set_title(f"{modality}: {stage}", fontsize=9)
+            score = None if separation is None else separation.get((modality, stage))
+            suffix = "" if score is None else f" (silhouette {score:.2f})"
+            axes.set_title(f"{modality}: {stage}{suffix}", fontsize=9)
             axes.set_xticks([])
             axes.set_yticks([])
     present = sorted(set(labels.tolist()))

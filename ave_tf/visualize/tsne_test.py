@@ -54,3 +54,16 @@ def test_command_draws_six_panels(tmp_path, model_file, features_file):
     )
     (path,) = commands.run(options)
     assert png_size(path) == expected_pixels(tsne.SIZE_INCHES)
+
+
+def test_class_separation_is_higher_for_clustered_features():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2, 28], 10)
+    centres = rng.normal(size=(29, 16)) * 5
+    clustered = centres[labels] + rng.normal(size=(40, 16)) * 0.1
+    noise = rng.normal(size=(40, 16))
+    stages = tsne.FeatureStages({("audio", "input"): noise, ("audio", "psp"): clustered}, labels)
+    separation = tsne.class_separation(stages)
+    assert separation[("audio", "psp")] > 0.9 > separation[("audio", "input")]
+    single = tsne.FeatureStages({("audio", "input"): noise}, np.zeros(40, int))
+    assert tsne.class_separation(single) == {("audio", "input"): None}
