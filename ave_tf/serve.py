@@ -1,0 +1,87 @@
+"""Serves an exported model over TF Serving's REST API (a stand-in for tensorflow_model_server).
+
+    python -m ave_tf.serve --model_base_path saved_models/psp_fully --port 8501
+    # serving psp_fully version 1 at http://127.0.0.1:8501/v1/models/psp_fully
+
+Production serving is TensorFlow Serving (see the README's "Serving" section); this server
+follows its REST API for this model so that machines without it (and the tests) can exercise
+the same contract. It serves the highest integer version under `--model_base_path` and picks
+up new versions while running.
+"""
+
+import logging
+import pathlib
+import signal
+import threading
+
+from absl import app, flags
+
+from ave_tf.serving.repository import ModelRepository
+from ave_tf.serving.server import DEFAULT_MAX_BODY_BYTES, ModelServer
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model_base_path", None, "Directory holding integer version directories.")
+flags.DEFINE_string("model_name", None, "Name in URLs; default: the base path's last component.")
+flags.DEFINE_string("host", "127.0.0.1", "Address to bind (0.0.0.0 exposes it to the network).")
+flags.DEFINE_integer(
+    "port", 8501, "REST port (TF Serving's default REST port is 8501).", lower_bound=0
+)
+flags.DEFINE_integer(
+    "max_body_bytes", DEFAULT_MAX_BODY_BYTES, "Larger request bodies get HTTP 413.", lower_bound=1
+)
+flags.DEFINE_float(
+    "file_system_poll_wait_seconds", 1.0, "Seconds between looks for new versions (0: never)."
+)
+flags.DEFINE_bool("all_versions", False, "Serve every version on disk, not only the highest.")
+flags.DEFINE_list("version_labels", [], "Version labels as LABEL=VERSION, e.g. stable=1,canary=2.")
+flags.mark_flag_as_required("model_base_path")
+
+
+def parse_labels(items: list[str]) -> dict[str, int]:
+    """`["stable=1"]` -> `{"stable": 1}`; a malformed item is a ValueError naming it."""
+    labels = {}
+    for item in items:
+        label, sep, version = item.partition("=")
+        if not sep or not label or not version.strip().isdigit():
+            raise ValueError(f"--version_labels item must be LABEL=VERSION; got {item!r}")
+        labels[label.strip()] = int(version)
+    return labels
+
+
+def main(argv):
+    del argv
+    logging.getLogger().setLevel(logging.INFO)
+    base_path = pathlib.Path(FLAGS.model_base_path)
+    if not base_path.is_dir():
+        raise app.UsageError(f"--model_base_path {base_path} is not a directory")
+    try:
+        labels = parse_labels(FLAGS.version_labels)
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
+    name = FLAGS.model_name or base_path.resolve().name
+    repository = ModelRepository(
+        name,
+        base_path,
+        all_versions=FLAGS.all_versions,
+        labels=labels,
+        poll_seconds=FLAGS.file_system_poll_wait_seconds,
+    ).start()
+    server = ModelServer((FLAGS.host, FLAGS.port), repository, FLAGS.max_body_bytes)
+    versions = repository.versions()
+    print(
+        f"serving {name} version(s) {versions or 'none yet'} at {server.url}/v1/models/{name}",
+        flush=True,
+    )
+    # SIGTERM stops the loop cleanly (shutdown() must run outside serve_forever's thread).
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        repository.stop()
+
+
+if __name__ == "__main__":
+    app.run(main)

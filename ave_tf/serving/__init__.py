@@ -1,0 +1,1 @@
+"""Serving the exported PSP SavedModel over TF Serving's REST API: format, client, server."""

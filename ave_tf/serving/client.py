@@ -1,0 +1,301 @@
+"""A TF Serving REST client for the PSP signature (standard library HTTP, no new dependency).
+
+    client = ServingClient("http://127.0.0.1:8501", "psp_fully")
+    result = client.predict(audio, visual)          # audio (B, 10, 128), visual (B, 10, 7, 7, 512)
+    result.segment_classes                          # (B, 10) int
+    client.status()                                 # [ModelVersionStatus(version=1, state=...)]
+
+Requests are columnar (`{"inputs": ...}`) by default or row (`{"instances": ...}`), optionally
+gzip-compressed, pinned to a version (`/versions/N`) or a label (`/labels/L`). 503 and 504
+answers are retried with exponential backoff. Answers with `{"error": ...}` raise a
+`ServingError` subclass carrying the HTTP status and the server's message. Inputs are checked
+before sending (shape, finite values): TF Serving itself would accept NaN/Infinity and answer
+with NaN probabilities, so the client refuses them with `InvalidInputError`.
+"""
+
+import dataclasses
+import gzip
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+
+import numpy as np
+
+from ave_tf import ave
+from ave_tf.serving import rest_api
+
+RETRY_STATUSES = (503, 504)
+
+
+class ServingError(Exception):
+    """An error answer from the server.
+
+    Attributes:
+        status: HTTP status code.
+        message: the server's `{"error": ...}` text (or the raw body when not JSON).
+        url: the request URL.
+    """
+
+    def __init__(self, status: int, message: str, url: str):
+        super().__init__(f"HTTP {status} from {url}: {message}")
+        self.status = status
+        self.message = message
+        self.url = url
+
+
+class BadRequestError(ServingError):
+    """400: the request or its inputs were refused."""
+
+
+class ModelNotFoundError(ServingError):
+    """404: unknown model, version or path."""
+
+
+class PayloadTooLargeError(ServingError):
+    """413: the body is over the server's limit."""
+
+
+class ServerUnavailableError(ServingError):
+    """503/504 after every retry, or the server could not be reached (status 0)."""
+
+
+class InvalidInputError(ValueError):
+    """Inputs refused before sending (wrong shape, non-finite values)."""
+
+
+def error_for_status(status: int, message: str, url: str) -> ServingError:
+    """The typed error for an HTTP status."""
+    kinds = {400: BadRequestError, 404: ModelNotFoundError, 413: PayloadTooLargeError}
+    if status in RETRY_STATUSES:
+        return ServerUnavailableError(status, message, url)
+    return kinds.get(status, ServingError)(status, message, url)
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    """The PSP signature's outputs for a batch of videos.
+
+    Attributes:
+        segment_probabilities: (B, 10, 29) float32.
+        segment_classes: (B, 10) int.
+        is_event: (B, 10) bool.
+        video_class: (B,) int, the video's category 0..27.
+        class_names: the 29 class names.
+    """
+
+    segment_probabilities: np.ndarray
+    segment_classes: np.ndarray
+    is_event: np.ndarray
+    video_class: np.ndarray
+    class_names: tuple[str, ...]
+
+    @classmethod
+    def from_outputs(cls, outputs: Mapping[str, np.ndarray]) -> "Prediction":
+        """From named output arrays (REST answer or in-process signature call)."""
+        missing = {"segment_probabilities", "segment_classes", "is_event", "video_class"} - set(
+            outputs
+        )
+        if missing:
+            raise ValueError(f"answer lacks outputs {sorted(missing)}; got {sorted(outputs)}")
+        names = outputs.get("class_names")
+        if names is not None and np.asarray(names).size:
+            first = np.asarray(names).reshape(-1, np.asarray(names).shape[-1])[0]
+            class_names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in first)
+        else:
+            class_names = ave.CLASS_NAMES
+        return cls(
+            segment_probabilities=np.asarray(outputs["segment_probabilities"], np.float32),
+            segment_classes=np.asarray(outputs["segment_classes"]).astype(np.int64),
+            is_event=np.asarray(outputs["is_event"]).astype(bool),
+            video_class=np.asarray(outputs["video_class"]).astype(np.int64),
+            class_names=class_names,
+        )
+
+    def __len__(self) -> int:
+        return self.segment_classes.shape[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelVersionStatus:
+    """One entry of `GET /v1/models/<name>`: version, state ("AVAILABLE", "END", ...)."""
+
+    version: int
+    state: str
+    error_code: str
+    error_message: str
+
+
+def check_inputs(audio, visual) -> tuple[np.ndarray, np.ndarray]:
+    """Float32 `audio` (B, 10, 128) and `visual` (B, 10, 7, 7, 512), finite; else raises."""
+    arrays = {}
+    expected = {
+        "audio": (ave.NUM_SEGMENTS, ave.AUDIO_DIM),
+        "visual": (ave.NUM_SEGMENTS, *ave.VISUAL_SHAPE),
+    }
+    for name, value in (("audio", audio), ("visual", visual)):
+        try:
+            array = np.asarray(value, dtype=np.float32)
+        except (TypeError, ValueError) as error:
+            raise InvalidInputError(f"{name} is not a numeric array: {error}") from None
+        if array.ndim != len(expected[name]) + 1 or array.shape[1:] != expected[name]:
+            raise InvalidInputError(
+                f"{name} must have shape (batch, {', '.join(map(str, expected[name]))}); "
+                f"got {array.shape}"
+            )
+        if not np.isfinite(array).all():
+            index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+            raise InvalidInputError(f"{name} has a non-finite value (NaN or Inf) at {index}")
+        arrays[name] = array
+    if arrays["audio"].shape[0] != arrays["visual"].shape[0]:
+        raise InvalidInputError(
+            f"audio and visual disagree on the batch size: "
+            f"{arrays['audio'].shape[0]} vs {arrays['visual'].shape[0]}"
+        )
+    if arrays["audio"].shape[0] == 0:
+        raise InvalidInputError("empty batch: audio and visual hold no videos")
+    return arrays["audio"], arrays["visual"]
+
+
+class ServingClient:
+    """Calls one model of a TF Serving (or `python -m ave_tf.serve`) REST endpoint.
+
+    Args:
+        server: base URL, e.g. `http://127.0.0.1:8501`.
+        model: model name, e.g. `psp_fully`.
+        version: pin a version (`/versions/N`); exclusive with `label`.
+        label: pin a version label (`/labels/L`).
+        request_format: `"columnar"` (default) or `"row"`.
+        compress: gzip request bodies (`Content-Encoding: gzip`).
+        signature: signature name (default `serving_default`).
+        timeout: seconds per HTTP attempt.
+        retries: extra attempts after a 503/504 or an unreachable server.
+        backoff: seconds before the first retry, doubled each time.
+    """
+
+    def __init__(
+        self,
+        server: str,
+        model: str,
+        *,
+        version: int | None = None,
+        label: str | None = None,
+        request_format: str = rest_api.COLUMNAR,
+        compress: bool = False,
+        signature: str = rest_api.DEFAULT_SIGNATURE,
+        timeout: float = 60.0,
+        retries: int = 2,
+        backoff: float = 0.5,
+    ):
+        if version is not None and label is not None:
+            raise ValueError(f"pin a version or a label, not both; got {version} and {label!r}")
+        if request_format not in rest_api.FORMATS:
+            raise ValueError(
+                f"request_format must be one of {rest_api.FORMATS}; got {request_format!r}"
+            )
+        parsed = urllib.parse.urlsplit(server)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(f"server must be a URL like http://HOST:8501; got {server!r}")
+        self.server = server.rstrip("/")
+        self.model = model
+        self.version = version
+        self.label = label
+        self.request_format = request_format
+        self.compress = compress
+        self.signature = signature
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+
+    def model_url(self) -> str:
+        """`<server>/v1/models/<model>[/versions/N|/labels/L]`."""
+        url = f"{self.server}/v1/models/{urllib.parse.quote(self.model, safe='')}"
+        if self.version is not None:
+            url += f"/versions/{int(self.version)}"
+        elif self.label is not None:
+            url += f"/labels/{urllib.parse.quote(self.label, safe='')}"
+        return url
+
+    def request(self, method: str, url: str, body: bytes | None = None, headers=None) -> dict:
+        """Sends one request (with retries) and returns the decoded JSON answer."""
+        headers = dict(headers or {})
+        attempt = 0
+        while True:
+            request = urllib.request.Request(url, data=body, method=method, headers=headers)
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    return json.loads(response.read())
+            except urllib.error.HTTPError as error:
+                status, text = error.code, error.read().decode("utf-8", "replace")
+                error.close()
+                try:
+                    message = json.loads(text).get("error", text)
+                except (ValueError, AttributeError):
+                    message = text
+                failure = error_for_status(status, message, url)
+            except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+                reason = getattr(error, "reason", error)
+                failure = ServerUnavailableError(0, f"cannot reach server: {reason}", url)
+            if not isinstance(failure, ServerUnavailableError) or attempt >= self.retries:
+                raise failure
+            time.sleep(self.backoff * 2**attempt)
+            attempt += 1
+
+    def encode_request(self, audio, visual) -> tuple[bytes, dict]:
+        """The predict body and headers for a batch (checked, then JSON, maybe gzip)."""
+        audio, visual = check_inputs(audio, visual)
+        document = rest_api.predict_request_document(
+            {"audio": audio, "visual": visual}, self.request_format, self.signature
+        )
+        body = json.dumps(document, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json"}
+        if self.compress:
+            body = gzip.compress(body, compresslevel=1)
+            headers["Content-Encoding"] = "gzip"
+        return body, headers
+
+    def predict_outputs(self, audio, visual) -> dict[str, np.ndarray]:
+        """Raw named output arrays of `:predict` for a batch of videos."""
+        body, headers = self.encode_request(audio, visual)
+        answer = self.request("POST", self.model_url() + ":predict", body, headers)
+        try:
+            return rest_api.response_outputs(answer)
+        except ValueError as error:
+            raise ServingError(200, f"unexpected answer: {error}", self.model_url()) from None
+
+    def predict(self, audio, visual) -> Prediction:
+        """Predictions for a batch: audio (B, 10, 128), visual (B, 10, 7, 7, 512)."""
+        return Prediction.from_outputs(self.predict_outputs(audio, visual))
+
+    def status(self) -> list[ModelVersionStatus]:
+        """The model's versions and their states (`GET /v1/models/<name>`)."""
+        answer = self.request("GET", self.model_url())
+        return [
+            ModelVersionStatus(
+                version=int(entry["version"]),
+                state=entry["state"],
+                error_code=entry.get("status", {}).get("error_code", "OK"),
+                error_message=entry.get("status", {}).get("error_message", ""),
+            )
+            for entry in answer.get("model_version_status", [])
+        ]
+
+    def metadata(self) -> dict:
+        """The model's signature metadata (`GET .../metadata`), as TF Serving's JSON."""
+        return self.request("GET", self.model_url() + "/metadata")
+
+    def wait_until_available(self, timeout: float = 60.0, interval: float = 0.5) -> int:
+        """Polls status until a version is AVAILABLE; returns it (TimeoutError otherwise)."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                available = [s.version for s in self.status() if s.state == "AVAILABLE"]
+                if available:
+                    return max(available)
+            except ServingError as error:
+                last = error
+            time.sleep(interval)
+        raise TimeoutError(f"{self.model_url()} not available after {timeout} s ({last})")

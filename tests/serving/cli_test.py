@@ -1,0 +1,190 @@
+"""Tests of the `ave_tf.predict` and `ave_tf.serve` command lines."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import urllib.request
+
+import h5py
+import numpy as np
+import pytest
+from absl import flags
+from absl.testing import flagsaver
+from serving_helpers import MODEL_NAME, random_videos
+
+from ave_tf import predict
+from ave_tf.events import format_timeline, segment_events
+
+FLAGS = flags.FLAGS
+
+
+def _run_predict(argv, capsys):
+    with flagsaver.flagsaver():
+        remaining = FLAGS(["predict", *argv])
+        code = predict.main(remaining)
+    return code, capsys.readouterr()
+
+
+def _expected_timelines(loaded, audio, visual):
+    outputs = loaded.predict("serving_default", {"audio": audio, "visual": visual})
+    return [
+        format_timeline(segment_events(c, p))
+        for c, p in zip(outputs["segment_classes"], outputs["segment_probabilities"], strict=True)
+    ]
+
+
+def test_predict_npz_over_rest_writes_timelines_and_json(server, loaded_v1, tmp_path, capsys):
+    audio, visual = random_videos(3, seed=21)
+    path = tmp_path / "videos.npz"
+    np.savez(path, audio=audio, visual=visual, video_id=np.array(["a", "b", "c"]))
+    out = tmp_path / "out" / "predictions.json"
+    code, printed = _run_predict(
+        [
+            "--server",
+            server.url,
+            "--model",
+            MODEL_NAME,
+            "--batch_size",
+            "2",
+            "--request_format",
+            "row",
+            "--gzip",
+            "--json_output",
+            str(out),
+            str(path),
+        ],
+        capsys,
+    )
+    assert code == 0, printed.err
+    reports = json.loads(out.read_text())
+    assert [r["video_id"] for r in reports] == ["a", "b", "c"]
+    assert [r["timeline"] for r in reports] == _expected_timelines(loaded_v1, audio, visual)
+    for report in reports:
+        assert f"{report['video_id']} ({report['video_class_name']}):" in printed.out
+        assert 0 <= report["video_class"] < 28
+
+
+def test_predict_local_h5_single_video_equals_rest(server, loaded_v1, export_dir, tmp_path, capsys):
+    audio, visual = random_videos(1, seed=22)
+    path = tmp_path / "one.h5"
+    with h5py.File(path, "w") as f:
+        f["audio"], f["visual"] = audio[0], visual[0]  # a single video without batch axis
+    outputs = {}
+    for mode in (["--local", str(export_dir / MODEL_NAME)], ["--server", server.url]):
+        target = tmp_path / f"{mode[0][2:]}.json"
+        code, printed = _run_predict([*mode, "--json_output", str(target), str(path)], capsys)
+        assert code == 0, printed.err
+        outputs[mode[0]] = json.loads(target.read_text())
+    assert outputs["--local"] == outputs["--server"]
+    assert outputs["--local"][0]["video_id"] == "one[0]"
+    assert outputs["--local"][0]["timeline"] == _expected_timelines(loaded_v1, audio, visual)[0]
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"audio": np.zeros((1, 10, 128))}, "missing field 'visual'"),
+        (
+            {"audio": np.zeros((1, 10, 127)), "visual": np.zeros((1, 10, 7, 7, 512))},
+            r"audio must have shape",
+        ),
+        (
+            {"audio": np.zeros((1, 1, 10, 128)), "visual": np.zeros((1, 10, 7, 7, 512))},
+            r"field 'audio' has shape \(1, 1, 10, 128\)",
+        ),
+    ],
+)
+def test_predict_bad_files_exit_2(server, tmp_path, capsys, fields, message):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **fields)
+    code, printed = _run_predict(["--server", server.url, str(path)], capsys)
+    assert code == 2
+    assert printed.err.startswith("error: ")
+    assert __import__("re").search(message, printed.err), printed.err
+
+
+def test_predict_server_errors_exit_2(server, tmp_path, capsys):
+    path = tmp_path / "v.npz"
+    np.savez(path, audio=np.zeros((1, 10, 128)), visual=np.zeros((1, 10, 7, 7, 512)))
+    code, printed = _run_predict(["--server", server.url, "--model", "nope", str(path)], capsys)
+    assert code == 2 and "Servable not found for request: Latest(nope)" in printed.err
+
+
+def test_predict_tfds_split(export_dir, tmp_path, capsys):
+    try:
+        from ave_tf import data  # noqa: F401
+    except ImportError:
+        pytest.skip("ave_tf.data (the data helper's TFDS builder) is not in this branch yet")
+    out = tmp_path / "tfds.json"
+    code, printed = _run_predict(
+        [
+            "--local",
+            str(export_dir / MODEL_NAME),
+            "--tfds",
+            "tfds_ave/synthetic:test[:4]",
+            "--data_dir",
+            str(tmp_path / "tfds"),
+            "--json_output",
+            str(out),
+        ],
+        capsys,
+    )
+    assert code == 0, printed.err
+    assert len(json.loads(out.read_text())) == 4
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_serve_command_line(export_dir, tmp_path):
+    port = _free_port()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ave_tf.serve",
+            "--model_base_path",
+            str(export_dir / MODEL_NAME),
+            "--port",
+            str(port),
+            "--max_body_bytes",
+            "1000",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        line = process.stdout.readline()
+        assert f"serving {MODEL_NAME} version(s) [1] at http://127.0.0.1:{port}" in line
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models/{MODEL_NAME}") as answer:
+            assert json.loads(answer.read())["model_version_status"][0]["state"] == "AVAILABLE"
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/models/{MODEL_NAME}:predict", data=b" " * 1001
+        )
+        with pytest.raises(urllib.error.HTTPError) as raised:
+            urllib.request.urlopen(request)
+        assert raised.value.code == 413
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert process.returncode == 0, process.stderr.read()
+
+
+def test_serve_refuses_missing_dir(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "ave_tf.serve", "--model_base_path", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode != 0
+    assert "is not a directory" in result.stderr

@@ -1,0 +1,168 @@
+"""Tests of the REST client: typed errors, local input checks, retries, timeouts, pinning."""
+
+import http.server
+import json
+import threading
+
+import numpy as np
+import pytest
+from serving_helpers import MODEL_NAME, random_videos
+
+from ave_tf.serving.client import (
+    BadRequestError,
+    InvalidInputError,
+    ModelNotFoundError,
+    PayloadTooLargeError,
+    ServerUnavailableError,
+    ServingClient,
+)
+from ave_tf.serving.server import ModelServer
+
+
+class _Scripted(http.server.BaseHTTPRequestHandler):
+    """Answers from a script of (status, document, delay) and counts requests."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _answer(self):
+        length = int(self.headers.get("Content-Length", 0))
+        self.rfile.read(length)
+        self.server.hits.append(self.path)
+        status, document, delay = self.server.script.pop(0)
+        if delay:
+            threading.Event().wait(delay)
+        body = json.dumps(document).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+
+@pytest.fixture
+def scripted():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
+    server.daemon_threads = True
+    server.hits, server.script = [], []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _answer(batch):
+    return {
+        "outputs": {
+            "segment_probabilities": np.full((batch, 10, 29), 1 / 29).tolist(),
+            "segment_classes": [[28] * 10] * batch,
+            "is_event": [[False] * 10] * batch,
+            "video_class": [0] * batch,
+            "class_names": [["a"] * 29] * batch,
+        }
+    }
+
+
+def test_retries_503_and_504_then_succeeds(scripted):
+    scripted.script += [
+        (503, {"error": "busy"}, 0),
+        (504, {"error": "slow"}, 0),
+        (200, _answer(1), 0),
+    ]
+    client = ServingClient(f"http://127.0.0.1:{scripted.server_port}", "m", retries=2, backoff=0.01)
+    prediction = client.predict(*random_videos(1))
+    assert len(scripted.hits) == 3 and len(prediction) == 1
+    assert prediction.class_names[0] == "a"
+
+
+def test_gives_up_after_retries_with_the_server_message(scripted):
+    scripted.script += [(503, {"error": "overloaded"}, 0)] * 2
+    client = ServingClient(f"http://127.0.0.1:{scripted.server_port}", "m", retries=1, backoff=0.01)
+    with pytest.raises(ServerUnavailableError) as raised:
+        client.predict(*random_videos(1))
+    assert (raised.value.status, raised.value.message) == (503, "overloaded")
+    assert len(scripted.hits) == 2
+
+
+def test_400_is_not_retried(scripted):
+    scripted.script += [(400, {"error": "bad thing"}, 0)]
+    client = ServingClient(f"http://127.0.0.1:{scripted.server_port}", "m", retries=3)
+    with pytest.raises(BadRequestError, match="bad thing"):
+        client.status()
+    assert len(scripted.hits) == 1
+
+
+def test_timeout(scripted):
+    scripted.script += [(200, _answer(1), 2.0)]
+    client = ServingClient(f"http://127.0.0.1:{scripted.server_port}", "m", timeout=0.3, retries=0)
+    with pytest.raises(ServerUnavailableError, match="cannot reach server"):
+        client.predict(*random_videos(1))
+
+
+def test_version_and_label_urls(scripted):
+    base = f"http://127.0.0.1:{scripted.server_port}"
+    scripted.script += [(200, _answer(1), 0)] * 2
+    ServingClient(base, "psp", version=3, request_format="row").predict(*random_videos(1))
+    ServingClient(base, "psp", label="stable").predict(*random_videos(1))
+    assert scripted.hits == [
+        "/v1/models/psp/versions/3:predict",
+        "/v1/models/psp/labels/stable:predict",
+    ]
+    with pytest.raises(ValueError, match="not both"):
+        ServingClient(base, "psp", version=1, label="x")
+    with pytest.raises(ValueError, match="request_format"):
+        ServingClient(base, "psp", request_format="rows")
+    with pytest.raises(ValueError, match="URL"):
+        ServingClient("localhost:8501", "psp")
+
+
+@pytest.mark.parametrize(
+    "audio_shape, visual_shape, poison, message",
+    [
+        ((1, 10, 127), (1, 10, 7, 7, 512), None, r"audio must have shape \(batch, 10, 128\)"),
+        ((1, 10, 128), (1, 10, 7, 7, 500), None, "visual must have shape"),
+        ((2, 10, 128), (1, 10, 7, 7, 512), None, "disagree on the batch size: 2 vs 1"),
+        ((0, 10, 128), (0, 10, 7, 7, 512), None, "empty batch"),
+        ((1, 10, 128), (1, 10, 7, 7, 512), np.nan, r"audio has a non-finite value .* \(0, 0, 3\)"),
+        ((1, 10, 128), (1, 10, 7, 7, 512), np.inf, "non-finite"),
+    ],
+)
+def test_inputs_checked_before_sending(scripted, audio_shape, visual_shape, poison, message):
+    client = ServingClient(f"http://127.0.0.1:{scripted.server_port}", "m")
+    audio, visual = np.zeros(audio_shape, np.float32), np.zeros(visual_shape, np.float32)
+    if poison is not None:
+        audio[0, 0, 3] = poison
+    with pytest.raises(InvalidInputError, match=message):
+        client.predict(audio, visual)
+    assert scripted.hits == []
+
+
+def test_typed_errors_from_the_local_server(server):
+    audio, visual = random_videos(1)
+    with pytest.raises(ModelNotFoundError) as raised:
+        ServingClient(server.url, "nope").predict(audio, visual)
+    assert raised.value.message == "Servable not found for request: Latest(nope)"
+    with pytest.raises(ModelNotFoundError, match="Could not find version 9 of model"):
+        ServingClient(server.url, MODEL_NAME, version=9).status()
+    with pytest.raises(BadRequestError, match="Unrecognized servable version label: canary"):
+        ServingClient(server.url, MODEL_NAME, label="canary").predict(audio, visual)
+    with pytest.raises(BadRequestError, match='Serving signature name: "other" not found'):
+        ServingClient(server.url, MODEL_NAME, signature="other").predict(audio, visual)
+    small = ModelServer(("127.0.0.1", 0), server.repository, max_body_bytes=10_000)
+    threading.Thread(target=small.serve_forever, daemon=True).start()
+    try:
+        for compress in (False, True):
+            client = ServingClient(small.url, MODEL_NAME, compress=compress)
+            with pytest.raises(PayloadTooLargeError, match="exceeds the limit of 10000 bytes"):
+                client.predict(audio, visual)
+    finally:
+        small.shutdown()
+        small.server_close()
+    client = ServingClient(server.url, MODEL_NAME)
+    assert [(s.version, s.state) for s in client.status()] == [(1, "AVAILABLE")]
+    assert client.wait_until_available(timeout=5) == 1
+    assert "serving_default" in client.metadata()["metadata"]["signature_def"]["signature_def"]

@@ -1,0 +1,49 @@
+"""Shared fixtures of the serving tests: one exported PSP model and one running local server.
+
+Exporting a SavedModel and loading it take seconds each on 2 cores, so the session shares one
+export (a freshly initialised `fully_supervised_model()`, seeded) and one server.
+"""
+
+import threading
+
+import keras
+import pytest
+from serving_helpers import MODEL_NAME, TEST_MAX_BODY_BYTES
+
+from ave_tf.export import export_saved_model
+from ave_tf.models import fully_supervised_model
+from ave_tf.serving.repository import ModelRepository, load_version
+from ave_tf.serving.server import ModelServer
+
+
+@pytest.fixture(scope="session")
+def keras_model():
+    keras.utils.set_random_seed(1)
+    return fully_supervised_model()
+
+
+@pytest.fixture(scope="session")
+def export_dir(tmp_path_factory, keras_model):
+    """`<tmp>/saved_models` holding psp_fully version 1 (the session's Keras model)."""
+    root = tmp_path_factory.mktemp("exports") / "saved_models"
+    export_saved_model(keras_model, root, MODEL_NAME)
+    return root
+
+
+@pytest.fixture(scope="session")
+def loaded_v1(export_dir):
+    """Version 1 loaded in-process with `tf.saved_model.load`."""
+    return load_version(export_dir / MODEL_NAME / "1", 1)
+
+
+@pytest.fixture(scope="session")
+def server(export_dir, loaded_v1):
+    """A local server on 127.0.0.1 (free port) serving the session's export."""
+    repository = ModelRepository(MODEL_NAME, export_dir / MODEL_NAME, poll_seconds=0)
+    repository.refresh()
+    server = ModelServer(("127.0.0.1", 0), repository, max_body_bytes=TEST_MAX_BODY_BYTES)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()

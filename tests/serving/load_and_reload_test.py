@@ -1,0 +1,127 @@
+"""A bounded load test and a hot-reload test of the local server (127.0.0.1 only)."""
+
+import concurrent.futures
+import http.client
+import json
+import threading
+import time
+
+import keras
+import numpy as np
+import pytest
+from serving_helpers import MODEL_NAME, random_videos
+from stand_in import stand_in_model
+
+from ave_tf.export import export_saved_model
+from ave_tf.serving.client import ServingClient
+from ave_tf.serving.repository import ModelRepository
+from ave_tf.serving.server import ModelServer
+
+THREADS = 8
+REQUESTS = 400
+VALID_EVERY = 4  # 100 valid batch-1 predicts, 300 invalid requests of 9 kinds
+
+
+def _post(port, path, body, method="POST"):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        connection.request(method, path, body=body, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def test_bounded_mixed_load(server, loaded_v1):
+    audio, visual = random_videos(1, seed=11)
+    expected = loaded_v1.predict("serving_default", {"audio": audio, "visual": visual})
+    path = f"/v1/models/{MODEL_NAME}:predict"
+    valid = json.dumps({"inputs": {"audio": audio.tolist(), "visual": visual.tolist()}}).encode()
+    invalid = [
+        (path, b""),
+        (path, b"{not json"),
+        (path, b'{"instances": []}'),
+        (path, b'{"inputs": {"audio": [[["x"]]], "visual": 0}}'),
+        (path, b'{"inputs": {"sound": 1}}'),
+        (path, b'{"inputs": {}, "instances": [1]}'),
+        ("/v1/models/nope:predict", b'{"inputs": {}}'),
+        (f"/v1/models/{MODEL_NAME}/versions/99:predict", b'{"inputs": {}}'),
+        (path, json.dumps({"inputs": {"audio": [[[0.0] * 128] * 10], "visual": [[0.0]]}}).encode()),
+    ]
+
+    def one(i):
+        if i % VALID_EVERY == 0:
+            return "valid", _post(server.port, path, valid)
+        request_path, body = invalid[i % len(invalid)]
+        return "invalid", _post(server.port, request_path, body)
+
+    start = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(THREADS) as pool:
+        results = list(pool.map(one, range(REQUESTS), timeout=240))
+    elapsed = time.monotonic() - start
+    valid_results = [answer for kind, answer in results if kind == "valid"]
+    invalid_results = [answer for kind, answer in results if kind == "invalid"]
+    assert len(valid_results) == REQUESTS // VALID_EVERY
+    assert [status for status, _ in valid_results] == [200] * len(valid_results)
+    want = expected["segment_probabilities"]
+    for _, answer in valid_results:
+        got = np.asarray(answer["outputs"]["segment_probabilities"], np.float32)
+        np.testing.assert_array_equal(got, want)
+    assert all(400 <= status < 500 and "error" in answer for status, answer in invalid_results)
+    status, answer = _post(server.port, f"/v1/models/{MODEL_NAME}", None, method="GET")
+    assert status == 200 and answer["model_version_status"][0]["state"] == "AVAILABLE"
+    assert elapsed < 240
+
+
+def test_hot_reload_switches_to_new_version(tmp_path):
+    keras.utils.set_random_seed(3)
+    export_saved_model(stand_in_model(seed=1), tmp_path, MODEL_NAME)
+    repository = ModelRepository(MODEL_NAME, tmp_path / MODEL_NAME, poll_seconds=0.2).start()
+    server = ModelServer(("127.0.0.1", 0), repository)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = ServingClient(server.url, MODEL_NAME)
+        audio, visual = random_videos(2, seed=4)
+        before = client.predict(audio, visual).segment_probabilities
+        model_v2 = stand_in_model(seed=2)
+        export_saved_model(model_v2, tmp_path, MODEL_NAME)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            states = {s.version: s.state for s in client.status()}
+            if states.get(2) == "AVAILABLE":
+                break
+            time.sleep(0.2)
+        assert states == {2: "AVAILABLE", 1: "END"}
+        after = client.predict(audio, visual).segment_probabilities
+        want = np.asarray(model_v2({"audio": audio, "visual": visual})["segment_probabilities"])
+        np.testing.assert_allclose(after, want, rtol=1e-5, atol=1e-6)
+        assert not np.allclose(before, after)
+        pinned = ServingClient(server.url, MODEL_NAME, version=1)
+        with pytest.raises(Exception, match=r"Specific\(psp_fully, 1\)"):
+            pinned.predict(audio, visual)
+    finally:
+        server.shutdown()
+        server.server_close()
+        repository.stop()
+
+
+def test_all_versions_and_labels(tmp_path):
+    export_saved_model(stand_in_model(seed=1), tmp_path, MODEL_NAME)
+    export_saved_model(stand_in_model(seed=2), tmp_path, MODEL_NAME)
+    repository = ModelRepository(
+        MODEL_NAME, tmp_path / MODEL_NAME, all_versions=True, labels={"stable": 1}, poll_seconds=0
+    ).start()
+    server = ModelServer(("127.0.0.1", 0), repository)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        audio, visual = random_videos(1, seed=6)
+        latest = ServingClient(server.url, MODEL_NAME).predict(audio, visual)
+        v2 = ServingClient(server.url, MODEL_NAME, version=2).predict(audio, visual)
+        stable = ServingClient(server.url, MODEL_NAME, label="stable").predict(audio, visual)
+        v1 = ServingClient(server.url, MODEL_NAME, version=1).predict(audio, visual)
+        np.testing.assert_array_equal(latest.segment_probabilities, v2.segment_probabilities)
+        np.testing.assert_array_equal(stable.segment_probabilities, v1.segment_probabilities)
+        assert not np.allclose(v1.segment_probabilities, v2.segment_probabilities)
+    finally:
+        server.shutdown()
+        server.server_close()
