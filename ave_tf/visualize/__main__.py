@@ -13,87 +13,99 @@ Videos come from a ``tfds_ave`` split (``--dataset``/``--split``) or a features 
 ``video_ids``); ``--videos`` picks indices within them (default: the first one; ``tsne`` uses all).
 """
 
-import dataclasses
 import sys
 
 from absl import app, flags
 
-COMMANDS = ("timeline", "connections", "attention", "tsne", "curves")
-
-flags.DEFINE_string("out", "visualizations", "Folder the figures are written to.")
-flags.DEFINE_bool("svg", False, "Also write an SVG next to every PNG.")
-flags.DEFINE_integer("dpi", 100, "Pixels per inch of the PNGs.")
-flags.DEFINE_string("model", None, "A .keras model (timeline: or a SavedModel folder).")
-flags.DEFINE_string("features", None, "An .npz/.h5 file with audio, visual[, segment_labels].")
-flags.DEFINE_string("dataset", None, "A tfds_ave config to read videos from, e.g. synthetic.")
-flags.DEFINE_string("split", "test", "The TFDS split (slicing allowed, e.g. test[:16]).")
-flags.DEFINE_string("data_dir", None, "TFDS data directory (default: TFDS's).")
-flags.DEFINE_list("videos", None, "Indices of the videos to draw (default: 0; tsne: all).")
-flags.DEFINE_integer("batch_size", 16, "Videos per model call.")
-flags.DEFINE_string("frames", None, "attention: folder of the video's frames (images).")
-flags.DEFINE_float("perplexity", 30.0, "tsne: perplexity (needs more segments than this).")
-flags.DEFINE_integer("seed", 0, "tsne: random seed.")
-flags.DEFINE_string("results", None, "curves: a run's results.json (or its folder).")
-flags.DEFINE_integer("run", 0, "curves: which entry of results.json's runs (one per seed).")
-flags.DEFINE_string("confusion", None, "curves: confusion matrix file (.json/.npy/.csv).")
-FLAGS = flags.FLAGS
+from ave_tf.visualize.commands import COMMAND_NAMES, Options
 
 
-@dataclasses.dataclass(frozen=True)
-class Options:
-    """Everything a sub-command needs, resolved from the flags by ``options_from_flags``."""
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """Declares the CLI's flags (only when run as a program, so that importing this module
+    never clashes with flags other modules define)."""
+    f = flag_values
+    flags.DEFINE_string("out", "visualizations", "Folder for the figures.", flag_values=f)
+    flags.DEFINE_bool("svg", False, "Also write an SVG next to every PNG.", flag_values=f)
+    flags.DEFINE_integer("dpi", 100, "Pixels per inch of the PNGs.", flag_values=f)
+    flags.DEFINE_string(
+        "model", None, "A .keras model (timeline: or a SavedModel folder).", flag_values=f
+    )
+    flags.DEFINE_string(
+        "features",
+        None,
+        "An .npz/.h5 file with audio, visual[, segment_labels, video_ids].",
+        flag_values=f,
+    )
+    flags.DEFINE_string(
+        "dataset", None, "A tfds_ave config to read videos from, e.g. synthetic.", flag_values=f
+    )
+    flags.DEFINE_string(
+        "split", "test", "The TFDS split (slicing allowed, e.g. test[:16]).", flag_values=f
+    )
+    flags.DEFINE_string("data_dir", None, "TFDS data directory (default: TFDS's).", flag_values=f)
+    flags.DEFINE_string(
+        "manual_dir", None, "The AVE release folder (to build --dataset=features).", flag_values=f
+    )
+    flags.DEFINE_list(
+        "videos", None, "Indices of the videos to draw (default: 0; tsne: all).", flag_values=f
+    )
+    flags.DEFINE_integer("batch_size", 16, "Videos per model call.", flag_values=f)
+    flags.DEFINE_string(
+        "frames", None, "attention: folder of the video's frames (images).", flag_values=f
+    )
+    flags.DEFINE_float(
+        "perplexity", 30.0, "tsne: perplexity (needs more segments than this).", flag_values=f
+    )
+    flags.DEFINE_integer("seed", 0, "tsne: random seed.", flag_values=f)
+    flags.DEFINE_string(
+        "results", None, "curves: a run's results.json (or its folder).", flag_values=f
+    )
+    flags.DEFINE_integer(
+        "run", 0, "curves: which entry of results.json's runs (one per seed).", flag_values=f
+    )
+    flags.DEFINE_string(
+        "confusion", None, "curves: confusion matrix file (.json/.npy/.csv).", flag_values=f
+    )
 
-    command: str
-    out: str
-    svg: bool
-    dpi: int
-    model: str | None
-    features: str | None
-    dataset: str | None
-    split: str
-    data_dir: str | None
-    videos: tuple[int, ...] | None
-    batch_size: int
-    frames: str | None
-    perplexity: float
-    seed: int
-    results: str | None
-    run: int
-    confusion: str | None
 
-
-def options_from_flags(command: str) -> Options:
-    """The one place that reads ``FLAGS``."""
-    if command not in COMMANDS:
-        raise app.UsageError(f"sub-command must be one of {', '.join(COMMANDS)}; got {command!r}")
+def options_from_flags(command: str, flag_values: flags.FlagValues = flags.FLAGS) -> Options:
+    """The one place that reads the flags."""
+    f = flag_values
+    if command not in COMMAND_NAMES:
+        raise app.UsageError(
+            f"sub-command must be one of {', '.join(COMMAND_NAMES)}; got {command!r}"
+        )
     try:
-        videos = None if FLAGS.videos is None else tuple(int(v) for v in FLAGS.videos)
+        videos = None if f.videos is None else tuple(int(v) for v in f.videos)
     except ValueError:
-        raise app.UsageError(f"--videos must be integers; got {FLAGS.videos}") from None
+        raise app.UsageError(f"--videos must be integers; got {f.videos}") from None
     return Options(
         command=command,
-        out=FLAGS.out,
-        svg=FLAGS.svg,
-        dpi=FLAGS.dpi,
-        model=FLAGS.model,
-        features=FLAGS.features,
-        dataset=FLAGS.dataset,
-        split=FLAGS.split,
-        data_dir=FLAGS.data_dir,
+        out=f.out,
+        svg=f.svg,
+        dpi=f.dpi,
+        model=f.model,
+        features=f.features,
+        dataset=f.dataset,
+        split=f.split,
+        data_dir=f.data_dir,
+        manual_dir=f.manual_dir,
         videos=videos,
-        batch_size=FLAGS.batch_size,
-        frames=FLAGS.frames,
-        perplexity=FLAGS.perplexity,
-        seed=FLAGS.seed,
-        results=FLAGS.results,
-        run=FLAGS.run,
-        confusion=FLAGS.confusion,
+        batch_size=f.batch_size,
+        frames=f.frames,
+        perplexity=f.perplexity,
+        seed=f.seed,
+        results=f.results,
+        run=f.run,
+        confusion=f.confusion,
     )
 
 
 def main(argv):
     if len(argv) != 2:
-        raise app.UsageError(f"usage: python -m ave_tf.visualize {{{','.join(COMMANDS)}}} [flags]")
+        raise app.UsageError(
+            f"usage: python -m ave_tf.visualize {{{','.join(COMMAND_NAMES)}}} [flags]"
+        )
     from ave_tf.visualize import commands
     from ave_tf.visualize.curves import ResultsFormatError
     from ave_tf.visualize.sources import SourceError
@@ -110,4 +122,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -111,6 +111,7 @@ def draw_attention(attention: Attention, dpi: int = figures.DEFAULT_DPI):
     figure.subplots_adjust(left=0.01, right=0.93, top=0.8, bottom=0.03, wspace=0.08, hspace=0.05)
     if not with_frames:
         figure.colorbar(image, ax=list(grid[0]), fraction=0.01, pad=0.01)
-    figure.suptitle(f"{attention.video_id}: audio-guided visual attention (7x7 per segment)",
-                    fontsize=10)  # fmt: skip
+    figure.suptitle(
+        f"{attention.video_id}: audio-guided visual attention (7x7 per segment)", fontsize=10
+    )
     return figure

@@ -1,10 +1,37 @@
 """The sub-commands of ``python -m ave_tf.visualize``: read the inputs, prepare, draw, save.
 
-Each ``*_command(options)`` returns the paths it wrote; ``options`` is the CLI's ``Options``
-(any object with the same attributes works).
+Each ``*_command(options)`` returns the paths it wrote.
 """
 
+import dataclasses
+
 from ave_tf.visualize import attention, connections, curves, figures, sources, timeline, tsne
+
+COMMAND_NAMES = ("timeline", "connections", "attention", "tsne", "curves")
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """What a sub-command needs (the CLI's flags; see ``python -m ave_tf.visualize --help``)."""
+
+    command: str
+    out: str
+    svg: bool = False
+    dpi: int = 100
+    model: str | None = None
+    features: str | None = None
+    dataset: str | None = None
+    split: str = "test"
+    data_dir: str | None = None
+    manual_dir: str | None = None
+    videos: tuple[int, ...] | None = None
+    batch_size: int = 16
+    frames: str | None = None
+    perplexity: float = 30.0
+    seed: int = 0
+    results: str | None = None
+    run: int = 0
+    confusion: str | None = None
 
 
 def load_videos(options) -> sources.Videos:
@@ -13,7 +40,7 @@ def load_videos(options) -> sources.Videos:
         raise sources.SourceError("pass exactly one of --features and --dataset")
     if options.features is not None:
         return sources.load_features_file(options.features)
-    return sources.load_split(options.dataset, options.split, options.data_dir)
+    return sources.load_split(options.dataset, options.split, options.data_dir, options.manual_dir)
 
 
 def chosen_videos(options, default_all: bool = False) -> sources.Videos:

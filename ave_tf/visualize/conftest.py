@@ -58,30 +58,10 @@ def model_file(tmp_path_factory, videos_arrays):
 
 
 def make_options(command: str, out, **overrides):
-    """CLI-equivalent options for ``commands.run`` (the defaults of the flags)."""
-    from ave_tf.visualize.__main__ import Options
+    """Options for ``commands.run`` with small figures (dpi 50) and small batches."""
+    from ave_tf.visualize.commands import Options
 
-    values = {
-        "command": command,
-        "out": str(out),
-        "svg": False,
-        "dpi": 50,
-        "model": None,
-        "features": None,
-        "dataset": None,
-        "split": "test",
-        "data_dir": None,
-        "videos": None,
-        "batch_size": 4,
-        "frames": None,
-        "perplexity": 30.0,
-        "seed": 0,
-        "results": None,
-        "run": 0,
-        "confusion": None,
-    }
-    values.update(overrides)
-    return Options(**values)
+    return Options(command, str(out), **{"dpi": 50, "batch_size": 4, **overrides})
 
 
 def png_size(path) -> tuple[int, int]:

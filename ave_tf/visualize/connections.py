@@ -72,9 +72,15 @@ def _heatmap(axes, matrix, title, ylabel, xlabel, pruned=None):
     image = axes.imshow(matrix, cmap="Blues", vmin=0.0, vmax=max(matrix.max(), 1e-8))
     for (row, col), value in np.ndenumerate(matrix):
         is_pruned = pruned is not None and pruned[row, col]
-        axes.text(col, row, "0" if is_pruned else f"{value:.2f}".lstrip("0"), ha="center",
-                  va="center", fontsize=5.5, color="crimson" if is_pruned else (
-                      "white" if value > 0.6 * matrix.max() else "black"))  # fmt: skip
+        axes.text(
+            col,
+            row,
+            "0" if is_pruned else f"{value:.2f}".lstrip("0"),
+            ha="center",
+            va="center",
+            fontsize=5.5,
+            color="crimson" if is_pruned else ("white" if value > 0.6 * matrix.max() else "black"),
+        )
     axes.set_title(title, fontsize=9)
     axes.set_xticks(range(ave.NUM_SEGMENTS))
     axes.set_yticks(range(ave.NUM_SEGMENTS))
@@ -96,15 +102,23 @@ def draw_connections(connections: Connections, dpi: int = figures.DEFAULT_DPI):
         ylabel, xlabel = labels[direction]
         beta = connections.matrices[f"beta_{direction}"]
         gamma_name = f"gamma_{direction}"
-        image = _heatmap(grid[row, 0], beta,
-                         f"beta_{direction} (before pruning, {np.count_nonzero(beta)} > 0)",
-                         ylabel, xlabel)  # fmt: skip
+        image = _heatmap(
+            grid[row, 0],
+            beta,
+            f"beta_{direction} (before pruning, {np.count_nonzero(beta)} > 0)",
+            ylabel,
+            xlabel,
+        )
         figure.colorbar(image, ax=grid[row, 0], fraction=0.046, pad=0.04)
-        image = _heatmap(grid[row, 1], connections.matrices[gamma_name],
-                         f"{gamma_name} (tau = {tau_text}: {connections.kept(gamma_name)} kept)",
-                         ylabel, xlabel, connections.pruned(direction))  # fmt: skip
+        image = _heatmap(
+            grid[row, 1],
+            connections.matrices[gamma_name],
+            f"{gamma_name} (tau = {tau_text}: {connections.kept(gamma_name)} kept)",
+            ylabel,
+            xlabel,
+            connections.pruned(direction),
+        )
         figure.colorbar(image, ax=grid[row, 1], fraction=0.046, pad=0.04)
-    figure.suptitle(f"{connections.video_id}: PSP connections (red 0 = pruned by tau)",
-                    fontsize=10)  # fmt: skip
+    figure.suptitle(f"{connections.video_id}: PSP connections (red 0 = pruned by tau)", fontsize=10)
     figure.subplots_adjust(left=0.07, right=0.95, top=0.92, bottom=0.06, wspace=0.3, hspace=0.3)
     return figure

@@ -124,8 +124,9 @@ def draw_curves(curves: Curves, title: str = "", dpi: int = figures.DEFAULT_DPI)
         loss_axes.plot(curves.validation_epochs, curves.validation_loss, "o-", label="validation")
     accuracy_axes.plot(curves.epochs, 100 * curves.train_accuracy, label="train")
     if curves.validation_accuracy.size:
-        accuracy_axes.plot(curves.validation_epochs, 100 * curves.validation_accuracy, "o-",
-                           label="validation")  # fmt: skip
+        accuracy_axes.plot(
+            curves.validation_epochs, 100 * curves.validation_accuracy, "o-", label="validation"
+        )
     rate_axes.plot(curves.epochs, curves.learning_rate, color="tab:green")
     rate_axes.ticklabel_format(axis="y", style="sci", scilimits=(0, 0), useOffset=False)
     for axes, name in (
@@ -137,8 +138,13 @@ def draw_curves(curves: Curves, title: str = "", dpi: int = figures.DEFAULT_DPI)
         axes.set_xlabel("epoch (0-based)", fontsize=8)
         axes.tick_params(labelsize=7)
         if curves.selected_epoch is not None:
-            axes.axvline(curves.selected_epoch, color="grey", linestyle="--", linewidth=0.8,
-                         label=f"selected epoch {curves.selected_epoch}")  # fmt: skip
+            axes.axvline(
+                curves.selected_epoch,
+                color="grey",
+                linestyle="--",
+                linewidth=0.8,
+                label=f"selected epoch {curves.selected_epoch}",
+            )
     loss_axes.legend(fontsize=7)
     accuracy_axes.legend(fontsize=7)
     figure.suptitle(f"{title} {curves.label}".strip(), fontsize=10)
@@ -200,7 +206,8 @@ def draw_confusion(normalized, class_names, title="", dpi: int = figures.DEFAULT
     axes.set_ylabel("true", fontsize=8)
     seen = normalized.sum(axis=1) > 0
     accuracy = np.diag(normalized)[seen].mean() if seen.any() else 0.0
-    axes.set_title(f"{title} confusion (rows sum to 1; mean recall {100 * accuracy:.1f} %)",
-                   fontsize=9)  # fmt: skip
+    axes.set_title(
+        f"{title} confusion (rows sum to 1; mean recall {100 * accuracy:.1f} %)", fontsize=9
+    )
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
     return figure

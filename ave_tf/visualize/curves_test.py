@@ -44,14 +44,20 @@ def test_prepare_curves_reads_the_series():
     "damage, message",
     [
         (lambda r: r.pop("runs"), r"the top level has no 'runs'"),
-        (lambda r: r["runs"][0]["epochs"][3].pop("learning_rate"),
-         r"runs\[0\]\['epochs'\]\[3\] has no 'learning_rate'"),
-        (lambda r: r["runs"][0]["epochs"][0].pop("segment_logits_segment_accuracy"),
-         r"no metric containing 'segment_accuracy'"),
-        (lambda r: r["runs"][0]["validations"][1].pop("accuracy"),
-         r"runs\[0\]\['validations'\] has no 'accuracy'"),
+        (
+            lambda r: r["runs"][0]["epochs"][3].pop("learning_rate"),
+            r"runs\[0\]\['epochs'\]\[3\] has no 'learning_rate'",
+        ),
+        (
+            lambda r: r["runs"][0]["epochs"][0].pop("segment_logits_segment_accuracy"),
+            r"no metric containing 'segment_accuracy'",
+        ),
+        (
+            lambda r: r["runs"][0]["validations"][1].pop("accuracy"),
+            r"runs\[0\]\['validations'\] has no 'accuracy'",
+        ),
     ],
-)  # fmt: skip
+)
 def test_missing_keys_are_named(damage, message):
     results = _results()
     damage(results)

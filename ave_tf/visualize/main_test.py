@@ -40,9 +40,13 @@ def test_cli_errors_are_one_clear_line(tmp_path):
     assert "error: results.json: runs[0] has no 'epochs'" in done.stderr
 
 
-def test_unknown_sub_command_is_a_usage_error():
-    flags.FLAGS(["visualize"])  # parse the defaults
+def test_flags_become_options_and_unknown_commands_are_refused():
+    flag_values = flags.FlagValues()
+    visualize_main.define_flags(flag_values)
+    flag_values(["visualize", "--videos=2,5", "--svg"])
+    options = visualize_main.options_from_flags("tsne", flag_values)
+    assert (options.videos, options.svg, options.perplexity) == ((2, 5), True, 30.0)
     with pytest.raises(app.UsageError, match="sub-command must be one of timeline, connections"):
-        visualize_main.options_from_flags("plot")
+        visualize_main.options_from_flags("plot", flag_values)
     with pytest.raises(app.UsageError, match="usage: python -m ave_tf.visualize"):
         visualize_main.main(["visualize"])

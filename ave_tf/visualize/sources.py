@@ -111,8 +111,11 @@ def load_features_file(path) -> Videos:
     )
 
 
-def load_split(dataset: str, split: str, data_dir: str | None = None) -> Videos:
-    """Reads a ``tfds_ave`` split (e.g. ``load_split("synthetic", "test[:8]")``), in order."""
+def load_split(
+    dataset: str, split: str, data_dir: str | None = None, manual_dir: str | None = None
+) -> Videos:
+    """Reads a ``tfds_ave`` split (e.g. ``load_split("synthetic", "test[:8]")``), in order,
+    building the dataset first if needed (``features`` needs ``manual_dir``)."""
     try:
         from ave_tf import data
     except ImportError as error:
@@ -121,7 +124,10 @@ def load_split(dataset: str, split: str, data_dir: str | None = None) -> Videos:
         ) from error
     import tensorflow_datasets as tfds
 
-    builder = data.prepare_builder(dataset, data_dir=data_dir)
+    try:
+        builder = data.prepare_builder(dataset, data_dir=data_dir, manual_dir=manual_dir)
+    except data.DatasetUnavailableError as error:
+        raise SourceError(str(error)) from error
     try:
         examples = builder.as_dataset(split=split, shuffle_files=False)
     except (ValueError, KeyError) as error:

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from ave_tf import ave
+from ave_tf.events import segment_events
 from ave_tf.visualize import commands, sources, timeline
 from ave_tf.visualize.conftest import expected_pixels, make_options, png_size
 
@@ -17,6 +18,21 @@ def test_prepare_takes_the_argmax_and_the_probabilities_of_the_drawn_classes():
     np.testing.assert_allclose(prepared.confidence, probabilities.max(-1))
     np.testing.assert_allclose(prepared.truth_probability, probabilities[np.arange(10), labels])
     assert prepared.correct == int((probabilities.argmax(-1) == labels).sum())
+    (event,) = prepared.true_events
+    assert (event.category, event.start, event.end) == (3, 2.0, 7.0)
+    assert event.confidence == pytest.approx(probabilities[2:7, 3].mean())
+
+
+def test_predicted_events_come_from_ave_tf_events():
+    classes = np.array([28, 5, 5, 5, 28, 28, 7, 7, 28, 28])
+    probabilities = np.full((10, 29), 0.01)
+    probabilities[np.arange(10), classes] = np.linspace(0.5, 0.9, 10)
+    prepared = timeline.prepare_timeline("v", probabilities)
+    assert prepared.predicted_events == tuple(segment_events(classes, probabilities))
+    assert [e.describe().split(" (")[0] for e in prepared.predicted_events] == [
+        "Female speech, woman speaking from 1 s to 4 s",
+        "Violin, fiddle from 6 s to 8 s",
+    ]
 
 
 def test_prepare_without_labels_and_with_given_classes():

@@ -127,8 +127,7 @@ def draw_tsne(
         for col, stage in enumerate(STAGES):
             axes = grid[row, col]
             points = embeddings[(modality, stage)][order]
-            axes.scatter(points[:, 0], points[:, 1], c=colors[labels[order]], s=9,
-                         linewidths=0)  # fmt: skip
+            axes.scatter(points[:, 0], points[:, 1], c=colors[labels[order]], s=9, linewidths=0)
             score = None if separation is None else separation.get((modality, stage))
             suffix = "" if score is None else f" (silhouette {score:.2f})"
             axes.set_title(f"{modality}: {stage}{suffix}", fontsize=9)
@@ -140,6 +139,5 @@ def draw_tsne(
     ]
     figure.legend(handles=handles, loc="center right", fontsize=7, frameon=False)
     figure.suptitle(title, fontsize=10)
-    figure.subplots_adjust(left=0.02, right=0.87, top=0.92, bottom=0.03, wspace=0.08,
-                           hspace=0.12)  # fmt: skip
+    figure.subplots_adjust(left=0.02, right=0.87, top=0.92, bottom=0.03, wspace=0.08, hspace=0.12)
     return figure
