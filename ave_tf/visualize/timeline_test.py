@@ -57,35 +57,11 @@ def test_command_from_keras_model(tmp_path, model_file, features_file):
         assert png_size(path) == expected_pixels(timeline.SIZE_INCHES)
 
 
-def _export_serving(model_path, export_dir):
-    """A SavedModel with a serving_default signature as the export contract describes."""
-    import tensorflow as tf
-
-    model = sources.load_keras_model(model_path)
-
-    class Serving(tf.Module):
-        def __init__(self):
-            super().__init__()
-            self.model = model
-
-        @tf.function(
-            input_signature=[
-                tf.TensorSpec((None, 10, 128), tf.float32),
-                tf.TensorSpec((None, 10, 7, 7, 512), tf.float32),
-            ]
-        )
-        def serve(self, audio, visual):
-            probabilities = self.model({"audio": audio, "visual": visual})["segment_probabilities"]
-            classes = tf.argmax(probabilities, -1, output_type=tf.int32)
-            return {"segment_probabilities": probabilities, "segment_classes": classes}
-
-    module = Serving()
-    tf.saved_model.save(module, str(export_dir / "psp" / "1"), signatures=module.serve)
-
-
 @pytest.mark.slow
 def test_saved_model_predicts_like_the_keras_model(tmp_path, model_file, features_file):
-    _export_serving(model_file, tmp_path)
+    from ave_tf.export import export_saved_model
+
+    export_saved_model(sources.load_keras_model(model_file), tmp_path, "psp")
     videos = sources.load_features_file(features_file)
     served = sources.predict_segments(tmp_path / "psp", videos, batch_size=4)
     direct = sources.predict_segments(model_file, videos, batch_size=4)
