@@ -4,7 +4,8 @@
 (one record per epoch: ``epoch``, ``learning_rate``, ``loss``, a ``*segment_accuracy`` metric)
 and ``validations`` (``epoch``, ``accuracy``, ``loss`` on the validation split), plus
 ``selected_epoch``. The confusion matrix is read from a JSON file holding a
-``confusion_matrix`` (rows: true class, columns: predicted class), or from ``.npy`` / ``.csv``.
+``confusion_matrix`` (rows: true class, columns: predicted class) such as the report of
+``python -m trainers.evaluate --output_json=...``, or from ``.npy`` / ``.csv``.
 """
 
 import dataclasses
@@ -152,13 +153,22 @@ def draw_curves(curves: Curves, title: str = "", dpi: int = figures.DEFAULT_DPI)
     return figure
 
 
+def _names(report):
+    """Class names of a report: ``class_names``, else the keys of ``per_class`` (the
+    ``trainers.evaluate --output_json`` report keys it by class name, in class order)."""
+    if report.get("class_names") is not None:
+        return report["class_names"]
+    per_class = report.get("per_class")
+    return list(per_class) if isinstance(per_class, dict) else None
+
+
 def _find_matrix(data, source):
     if isinstance(data, dict):
         if "confusion_matrix" in data:
-            return data["confusion_matrix"], data.get("class_names")
+            return data["confusion_matrix"], _names(data)
         for value in data.values():  # e.g. {"test": {"confusion_matrix": ...}}
             if isinstance(value, dict) and "confusion_matrix" in value:
-                return value["confusion_matrix"], value.get("class_names")
+                return value["confusion_matrix"], _names(value)
     raise ResultsFormatError(f"{source}: no 'confusion_matrix' key at the top level or one below")
 
 
@@ -205,9 +215,9 @@ def draw_confusion(normalized, class_names, title="", dpi: int = figures.DEFAULT
     axes.set_xlabel("predicted", fontsize=8)
     axes.set_ylabel("true", fontsize=8)
     seen = normalized.sum(axis=1) > 0
-    accuracy = np.diag(normalized)[seen].mean() if seen.any() else 0.0
+    recall = np.diag(normalized)[seen].mean() if seen.any() else 0.0
     axes.set_title(
-        f"{title} confusion (rows sum to 1; mean recall {100 * accuracy:.1f} %)", fontsize=9
+        f"{title} confusion (rows sum to 1; mean recall {100 * recall:.1f} %)", fontsize=9
     )
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
     return figure

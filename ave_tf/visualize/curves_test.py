@@ -85,6 +85,10 @@ def test_confusion_formats_and_normalisation(tmp_path):
     normalized = curves.prepare_confusion(matrix)
     np.testing.assert_allclose(normalized[np.arange(29) != 4].sum(1), 1.0)
     assert not normalized[4].any()
+    report = {"accuracy": 0.5, "per_class": {f"c{i}": {} for i in range(29)}}
+    report["confusion_matrix"] = matrix.tolist()  # the trainers.evaluate --output_json report
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    assert curves.load_confusion(tmp_path / "report.json")[1][3] == "c3"
     (tmp_path / "bad.json").write_text(json.dumps({"accuracy": 0.5}))
     with pytest.raises(curves.ResultsFormatError, match="no 'confusion_matrix'"):
         curves.load_confusion(tmp_path / "bad.json")
