@@ -29,5 +29,10 @@ common=(--model="$MODEL" --dataset=synthetic --split=test --out="$OUT" "${data_d
 "$PYTHON" -m ave_tf.visualize connections "${common[@]}" --videos=10 --dpi=$((DPI * 3 / 4))
 "$PYTHON" -m ave_tf.visualize attention "${common[@]}" --videos=10 --dpi="$DPI"
 "$PYTHON" -m ave_tf.visualize tsne "${common[@]}" --perplexity=30 --dpi=$((DPI * 3 / 4))
-"$PYTHON" -m ave_tf.visualize curves --results="$RUN/results.json" --out="$OUT" --dpi="$DPI"
+if [[ ! -f "$RUN/evaluate_test.json" ]]; then
+  "$PYTHON" -m trainers.evaluate --model="$MODEL" --dataset=synthetic --split=test \
+    --output_json="$RUN/evaluate_test.json" "${data_dir_flag[@]}"
+fi
+"$PYTHON" -m ave_tf.visualize curves --results="$RUN/results.json" \
+  --confusion="$RUN/evaluate_test.json" --out="$OUT" --dpi="$DPI"
 ls -l "$OUT"

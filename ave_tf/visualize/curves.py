@@ -5,7 +5,9 @@
 and ``validations`` (``epoch``, ``accuracy``, ``loss`` on the validation split), plus
 ``selected_epoch``. The confusion matrix is read from a JSON file holding a
 ``confusion_matrix`` (rows: true class, columns: predicted class) such as the report of
-``python -m trainers.evaluate --output_json=...``, or from ``.npy`` / ``.csv``.
+``python -m trainers.evaluate --output_json=...``, or from ``.npy`` / ``.csv``. Rows and
+columns are class ids; names come from a ``class_names`` list when the file has one (never
+from the keys of ``per_class``, which JSON writers may sort), else from ``ave.CLASS_NAMES``.
 """
 
 import dataclasses
@@ -153,22 +155,13 @@ def draw_curves(curves: Curves, title: str = "", dpi: int = figures.DEFAULT_DPI)
     return figure
 
 
-def _names(report):
-    """Class names of a report: ``class_names``, else the keys of ``per_class`` (the
-    ``trainers.evaluate --output_json`` report keys it by class name, in class order)."""
-    if report.get("class_names") is not None:
-        return report["class_names"]
-    per_class = report.get("per_class")
-    return list(per_class) if isinstance(per_class, dict) else None
-
-
 def _find_matrix(data, source):
     if isinstance(data, dict):
         if "confusion_matrix" in data:
-            return data["confusion_matrix"], _names(data)
+            return data["confusion_matrix"], data.get("class_names")
         for value in data.values():  # e.g. {"test": {"confusion_matrix": ...}}
             if isinstance(value, dict) and "confusion_matrix" in value:
-                return value["confusion_matrix"], _names(value)
+                return value["confusion_matrix"], value.get("class_names")
     raise ResultsFormatError(f"{source}: no 'confusion_matrix' key at the top level or one below")
 
 

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from ave_tf import ave
 from ave_tf.visualize import commands, curves
 from ave_tf.visualize.conftest import expected_pixels, make_options, png_size
 
@@ -85,10 +86,14 @@ def test_confusion_formats_and_normalisation(tmp_path):
     normalized = curves.prepare_confusion(matrix)
     np.testing.assert_allclose(normalized[np.arange(29) != 4].sum(1), 1.0)
     assert not normalized[4].any()
-    report = {"accuracy": 0.5, "per_class": {f"c{i}": {} for i in range(29)}}
-    report["confusion_matrix"] = matrix.tolist()  # the trainers.evaluate --output_json report
-    (tmp_path / "report.json").write_text(json.dumps(report))
-    assert curves.load_confusion(tmp_path / "report.json")[1][3] == "c3"
+    # trainers.evaluate --output_json: per_class keyed by name, written with sorted keys
+    report = {"accuracy": 0.5, "per_class": {name: {} for name in ave.CLASS_NAMES}}
+    report["confusion_matrix"] = matrix.tolist()
+    (tmp_path / "report.json").write_text(json.dumps(report, sort_keys=True))
+    assert curves.load_confusion(tmp_path / "report.json")[1] == ave.CLASS_NAMES
+    named = {"confusion_matrix": [[1, 0], [0, 1]], "class_names": ["yes", "no"]}
+    (tmp_path / "named.json").write_text(json.dumps(named))
+    assert curves.load_confusion(tmp_path / "named.json")[1] == ("yes", "no")
     (tmp_path / "bad.json").write_text(json.dumps({"accuracy": 0.5}))
     with pytest.raises(curves.ResultsFormatError, match="no 'confusion_matrix'"):
         curves.load_confusion(tmp_path / "bad.json")
