@@ -174,22 +174,26 @@ def _write_features(
             visual_data[part] = visual
 
 
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Folder to write the fake release to.")
-_VIDEOS = flags.DEFINE_integer("videos", 4143, "Annotated videos (AVE: 4,143).")
-_BACKGROUND = flags.DEFINE_integer("background", 178, "Background-only videos (AVE: 178).")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed.")
+def define_flags() -> None:
+    """Defines this command's flags (only when run as a program: importing defines none)."""
+    flags.DEFINE_string("output_dir", None, "Folder to write the fake release to.")
+    flags.DEFINE_integer("videos", 4143, "Annotated videos (AVE: 4,143).")
+    flags.DEFINE_integer("background", 178, "Background-only videos (AVE: 178).")
+    flags.DEFINE_integer("seed", 0, "Seed.")
+    flags.mark_flag_as_required("output_dir")
 
 
 def main(argv: Sequence[str]) -> None:
     del argv
-    path = write_fake_release(_OUTPUT_DIR.value, _VIDEOS.value, _BACKGROUND.value, _SEED.value)
+    options = flags.FLAGS
+    path = write_fake_release(options.output_dir, options.videos, options.background, options.seed)
     total = sum(f.stat().length for f in path.iterdir())
     print(
-        f"wrote {path}: {_VIDEOS.value} videos + {_BACKGROUND.value} background, "
+        f"wrote {path}: {options.videos} videos + {options.background} background, "
         f"{total / 2**30:.2f} GiB"
     )
 
 
 if __name__ == "__main__":
-    flags.mark_flag_as_required("output_dir")
+    define_flags()
     app.run(main)

@@ -111,8 +111,14 @@ def test_one_fit_step(setting, jit_compile):
     assert math.isfinite(history.history["loss"][0])
     assert 0.0 <= history.history["segment_logits_segment_accuracy"][0] <= 1.0
     after = [np.array(w) for w in model.trainable_weights]
-    moved = sum(not np.array_equal(b, a) for b, a in zip(before, after, strict=True))
-    assert moved == len(before), f"only {moved} of {len(before)} weights received a gradient"
+    unmoved = {
+        w.path
+        for w, old, new in zip(model.trainable_weights, before, after, strict=True)
+        if np.array_equal(old, new)
+    }
+    # The official ReLU before the weighting sigmoid can zero W_6's gradient for a whole batch.
+    allowed = {"weighting_branch/w6/kernel"} if setting == "weakly" else set()
+    assert unmoved <= allowed, f"weights without a gradient: {sorted(unmoved)}"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,52 @@
+"""The CLI end to end in a subprocess, with no display."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from absl import app, flags
+
+from ave_tf.visualize import __main__ as visualize_main
+from ave_tf.visualize.curves_test import _results
+
+
+def _run(*args, cwd):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "MPLBACKEND")}
+    env["PYTHONPATH"] = os.getcwd() + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run(
+        [sys.executable, "-m", "ave_tf.visualize", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_writes_files_and_reports_them(tmp_path):
+    (tmp_path / "results.json").write_text(json.dumps(_results()))
+    done = _run("curves", "--results=results.json", "--out=figs", "--dpi=30", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "wrote figs/curves.png" in done.stdout
+    assert (tmp_path / "figs" / "curves.png").stat().st_size > 0
+
+
+def test_cli_errors_are_one_clear_line(tmp_path):
+    (tmp_path / "results.json").write_text(json.dumps({"runs": [{"seed": 1}]}))
+    done = _run("curves", "--results=results.json", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "error: results.json: runs[0] has no 'epochs'" in done.stderr
+
+
+def test_flags_become_options_and_unknown_commands_are_refused():
+    flag_values = flags.FlagValues()
+    visualize_main.define_flags(flag_values)
+    flag_values(["visualize", "--videos=2,5", "--svg"])
+    options = visualize_main.options_from_flags("tsne", flag_values)
+    assert (options.videos, options.svg, options.perplexity) == ((2, 5), True, 30.0)
+    with pytest.raises(app.UsageError, match="sub-command must be one of timeline, connections"):
+        visualize_main.options_from_flags("plot", flag_values)
+    with pytest.raises(app.UsageError, match="usage: python -m ave_tf.visualize"):
+        visualize_main.main(["visualize"])
