@@ -250,11 +250,19 @@ def export_selected(config, runs):
 
 def run_training(config, source=None, strategy=None, callbacks=()):
     """The whole job for `config`; returns the results dict (also in results.json)."""
+    previous_policy = keras.config.dtype_policy()
     if config.mixed_precision:
         import tensorflow as tf
 
         policy = "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
-        keras.mixed_precision.set_dtype_policy(policy)
+        keras.config.set_dtype_policy(policy)
+    try:
+        return _run_training(config, source, strategy, callbacks)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+
+def _run_training(config, source, strategy, callbacks):
     strategy = strategy or strategy_lib.make_strategy(config.strategy)
     if not _is_chief(strategy):
         task = strategy.cluster_resolver.task_id

@@ -114,9 +114,25 @@ def test_refuses_unwritable_export_dir(tmp_path):
 
 
 class Interrupt(keras.callbacks.Callback):
+    """Kills the run in the middle of epoch 3 (after its second of four batches)."""
+
+    epoch = None
+
     def on_epoch_begin(self, epoch, logs=None):
-        if epoch == 3:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch == 3 and batch == 1:
             raise KeyboardInterrupt("simulated kill")
+
+
+class EpochCounter(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
 
 
 def test_resume_after_interrupt_selects_the_same_epoch(tmp_path):
@@ -129,7 +145,10 @@ def test_resume_after_interrupt_selects_the_same_epoch(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         training.run_training(config, source=source, strategy=one, callbacks=[Interrupt()])
     assert not (tmp_path / "resumed" / "results.json").exists()
-    resumed = training.run_training(config, source=source, strategy=one)["runs"][0]
+    counter = EpochCounter()
+    resumed = training.run_training(config, source=source, strategy=one, callbacks=[counter])
+    resumed = resumed["runs"][0]
+    assert counter.epochs == [3, 4, 5], "the restart must resume at epoch 3, not start over"
     reference = training.run_training(
         config.replace(model_dir=str(tmp_path / "straight")), source=source, strategy=one
     )["runs"][0]
@@ -159,3 +178,15 @@ def test_mirrored_two_devices_matches_one_device(tmp_path):
         run = training.run_training(config, source=source, strategy=strat)["runs"][0]
         losses[name] = [r["loss"] for r in run["epochs"]]
     np.testing.assert_allclose(losses["two"], losses["one"], rtol=2e-4)
+
+
+def test_mixed_precision_trains_and_restores_the_policy(tmp_path):
+    config = tiny_config(tmp_path, epochs=1, eval_every=1, mixed_precision=True)
+    source = data_source.InMemorySource("fully", data_source.random_splits(SIZES, seed=3))
+    run = training.run_training(config, source=source)["runs"][0]
+    assert np.isfinite(run["epochs"][0]["loss"])
+    assert keras.config.dtype_policy().name == "float32"
+    model = keras.models.load_model(run["selected_model"])
+    assert {layer.dtype_policy.name for layer in model.layers if layer.weights} == {
+        "mixed_bfloat16"
+    }
