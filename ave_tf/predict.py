@@ -24,18 +24,22 @@ from ave_tf.serving import rest_api
 from ave_tf.serving.client import Prediction, ServingClient, ServingError, check_inputs
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("server", None, "TF Serving REST base URL, e.g. http://127.0.0.1:8501.")
-flags.DEFINE_string("model", "psp_fully", "Model name on the server.")
-flags.DEFINE_integer("version", None, "Pin a model version on the server.")
-flags.DEFINE_string("label", None, "Pin a model version label on the server.")
-flags.DEFINE_string("local", None, "Predict in-process with this model directory instead.")
-flags.DEFINE_string("tfds", None, "Read videos from tfds_ave/<config>:<split> instead of FILE.")
-flags.DEFINE_string("data_dir", None, "TFDS data directory for --tfds.")
-flags.DEFINE_enum("request_format", "columnar", list(rest_api.FORMATS), "REST body format.")
-flags.DEFINE_bool("gzip", False, "gzip-compress request bodies.")
-flags.DEFINE_integer("batch_size", 16, "Videos per request.", lower_bound=1)
-flags.DEFINE_float("timeout", 60.0, "Seconds per HTTP attempt.")
-flags.DEFINE_string("json_output", None, "Write the predictions as JSON to this file.")
+
+
+def define_flags() -> None:
+    """Defines this command's flags (only when run as a program: importing defines none)."""
+    flags.DEFINE_string("server", None, "TF Serving REST base URL, e.g. http://127.0.0.1:8501.")
+    flags.DEFINE_string("model", "psp_fully", "Model name on the server.")
+    flags.DEFINE_integer("version", None, "Pin a model version on the server.")
+    flags.DEFINE_string("label", None, "Pin a model version label on the server.")
+    flags.DEFINE_string("local", None, "Predict in-process with this model directory instead.")
+    flags.DEFINE_string("tfds", None, "Read videos from tfds_ave/<config>:<split> instead of FILE.")
+    flags.DEFINE_string("data_dir", None, "TFDS data directory for --tfds.")
+    flags.DEFINE_enum("request_format", "columnar", list(rest_api.FORMATS), "REST body format.")
+    flags.DEFINE_bool("gzip", False, "gzip-compress request bodies.")
+    flags.DEFINE_integer("batch_size", 16, "Videos per request.", lower_bound=1)
+    flags.DEFINE_float("timeout", 60.0, "Seconds per HTTP attempt.")
+    flags.DEFINE_string("json_output", None, "Write the predictions as JSON to this file.")
 
 
 class InputFileError(ValueError):
@@ -212,4 +216,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -20,21 +20,32 @@ from ave_tf.serving.repository import ModelRepository
 from ave_tf.serving.server import DEFAULT_MAX_BODY_BYTES, ModelServer
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model_base_path", None, "Directory holding integer version directories.")
-flags.DEFINE_string("model_name", None, "Name in URLs; default: the base path's last component.")
-flags.DEFINE_string("host", "127.0.0.1", "Address to bind (0.0.0.0 exposes it to the network).")
-flags.DEFINE_integer(
-    "port", 8501, "REST port (TF Serving's default REST port is 8501).", lower_bound=0
-)
-flags.DEFINE_integer(
-    "max_body_bytes", DEFAULT_MAX_BODY_BYTES, "Larger request bodies get HTTP 413.", lower_bound=1
-)
-flags.DEFINE_float(
-    "file_system_poll_wait_seconds", 1.0, "Seconds between looks for new versions (0: never)."
-)
-flags.DEFINE_bool("all_versions", False, "Serve every version on disk, not only the highest.")
-flags.DEFINE_list("version_labels", [], "Version labels as LABEL=VERSION, e.g. stable=1,canary=2.")
-flags.mark_flag_as_required("model_base_path")
+
+
+def define_flags() -> None:
+    """Defines this command's flags (only when run as a program: importing defines none)."""
+    flags.DEFINE_string("model_base_path", None, "Directory holding integer version directories.")
+    flags.DEFINE_string(
+        "model_name", None, "Name in URLs; default: the base path's last component."
+    )
+    flags.DEFINE_string("host", "127.0.0.1", "Address to bind (0.0.0.0 exposes it to the network).")
+    flags.DEFINE_integer(
+        "port", 8501, "REST port (TF Serving's default REST port is 8501).", lower_bound=0
+    )
+    flags.DEFINE_integer(
+        "max_body_bytes",
+        DEFAULT_MAX_BODY_BYTES,
+        "Larger request bodies get HTTP 413.",
+        lower_bound=1,
+    )
+    flags.DEFINE_float(
+        "file_system_poll_wait_seconds", 1.0, "Seconds between looks for new versions (0: never)."
+    )
+    flags.DEFINE_bool("all_versions", False, "Serve every version on disk, not only the highest.")
+    flags.DEFINE_list(
+        "version_labels", [], "Version labels as LABEL=VERSION, e.g. stable=1,canary=2."
+    )
+    flags.mark_flag_as_required("model_base_path")
 
 
 def parse_labels(items: list[str]) -> dict[str, int]:
@@ -84,4 +95,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

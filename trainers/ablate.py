@@ -20,21 +20,26 @@ from trainers import flags as train_flags
 from trainers.errors import UsageError
 from trainers.files import write_text_atomic
 
-_SETTINGS = flags.DEFINE_list("settings", ["fully", "weakly"], "Settings to ablate.")
-_TABLES = flags.DEFINE_list("tables", ["1", "2", "3"], "Paper tables to reproduce (1, 2, 3).")
-_DATASET = flags.DEFINE_string("dataset", "synthetic", "synthetic, synthetic_full or features.")
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data directory.")
-_MANUAL_DIR = flags.DEFINE_string("manual_dir", None, "AVE release folder (features).")
-_EPOCHS = flags.DEFINE_integer("epochs", None, "Epochs per run (default: the recipe's).")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 128, "Global batch size.")
-_EVAL_EVERY = flags.DEFINE_integer("eval_every", 5, "Validation period in epochs.")
-_SEEDS = flags.DEFINE_list("seeds", ["1", "2", "3"], "Seeds per variant.")
-_TRAIN_SPLIT = flags.DEFINE_string("train_split", "train", "Training split.")
-_VALIDATION_SPLIT = flags.DEFINE_string("validation_split", "validation", "Selection split.")
-_TEST_SPLIT = flags.DEFINE_string("test_split", "test", "Test split.")
-_MODEL_ROOT = flags.DEFINE_string("model_root", "runs/ablation", "Folder of all variant runs.")
-_OUTPUT = flags.DEFINE_string("output", None, "Markdown file (default <model_root>/ABLATION.md).")
-_STRATEGY = flags.DEFINE_string("strategy", "auto", "auto, mirrored or one_device.")
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    """Defines this command's flags (only when run as a program: importing defines none)."""
+    flags.DEFINE_list("settings", ["fully", "weakly"], "Settings to ablate.")
+    flags.DEFINE_list("tables", ["1", "2", "3"], "Paper tables to reproduce (1, 2, 3).")
+    flags.DEFINE_string("dataset", "synthetic", "synthetic, synthetic_full or features.")
+    flags.DEFINE_string("data_dir", None, "TFDS data directory.")
+    flags.DEFINE_string("manual_dir", None, "AVE release folder (features).")
+    flags.DEFINE_integer("epochs", None, "Epochs per run (default: the recipe's).")
+    flags.DEFINE_integer("batch_size", 128, "Global batch size.")
+    flags.DEFINE_integer("eval_every", 5, "Validation period in epochs.")
+    flags.DEFINE_list("seeds", ["1", "2", "3"], "Seeds per variant.")
+    flags.DEFINE_string("train_split", "train", "Training split.")
+    flags.DEFINE_string("validation_split", "validation", "Selection split.")
+    flags.DEFINE_string("test_split", "test", "Test split.")
+    flags.DEFINE_string("model_root", "runs/ablation", "Folder of all variant runs.")
+    flags.DEFINE_string("output", None, "Markdown file (default <model_root>/ABLATION.md).")
+    flags.DEFINE_string("strategy", "auto", "auto, mirrored or one_device.")
 
 
 def variant_config(variant, base):
@@ -71,35 +76,35 @@ def main(argv):
         sys.exit(2)
     logging.set_verbosity(logging.WARNING)
     try:
-        settings = [s.strip() for s in _SETTINGS.value]
+        settings = [s.strip() for s in FLAGS.settings]
         bad = [s for s in settings if s not in run_config.SETTINGS]
         if bad:
             raise UsageError(f"--settings must name fully and/or weakly; got {bad}")
         try:
-            tables = [int(t) for t in _TABLES.value]
-            seeds = tuple(int(s) for s in _SEEDS.value)
+            tables = [int(t) for t in FLAGS.tables]
+            seeds = tuple(int(s) for s in FLAGS.seeds)
         except ValueError:
             raise UsageError("--tables and --seeds must be integers") from None
         if not set(tables) <= {1, 2, 3}:
             raise UsageError(f"--tables must be among 1, 2, 3; got {tables}")
-        epochs = _EPOCHS.value or run_config.default_epochs(_DATASET.value)
+        epochs = FLAGS.epochs or run_config.default_epochs(FLAGS.dataset)
         try:
             base = {
                 setting: run_config.TrainConfig(
                     setting=setting,
                     model=run_config.model_config_class(setting)(),
-                    dataset=_DATASET.value,
-                    data_dir=_DATA_DIR.value,
-                    manual_dir=_MANUAL_DIR.value,
-                    train_split=_TRAIN_SPLIT.value,
-                    validation_split=_VALIDATION_SPLIT.value,
-                    test_split=_TEST_SPLIT.value,
+                    dataset=FLAGS.dataset,
+                    data_dir=FLAGS.data_dir,
+                    manual_dir=FLAGS.manual_dir,
+                    train_split=FLAGS.train_split,
+                    validation_split=FLAGS.validation_split,
+                    test_split=FLAGS.test_split,
                     epochs=epochs,
-                    batch_size=_BATCH_SIZE.value,
-                    eval_every=_EVAL_EVERY.value,
+                    batch_size=FLAGS.batch_size,
+                    eval_every=FLAGS.eval_every,
                     lr_decay_every=run_config.DECAY_EVERY[setting],
                     seeds=seeds,
-                    strategy=_STRATEGY.value,
+                    strategy=FLAGS.strategy,
                 )
                 for setting in settings
             }
@@ -107,21 +112,22 @@ def main(argv):
             raise UsageError(str(error)) from None
         sources = {s: data_source.TfdsSource(base[s]) for s in settings}
         variants = ablation.paper_variants(settings, tables)
-        outcomes = run_ablation(variants, base, _MODEL_ROOT.value, sources.__getitem__)
+        outcomes = run_ablation(variants, base, FLAGS.model_root, sources.__getitem__)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     description = (
-        f"Test segment accuracy on tfds_ave/{_DATASET.value} ({epochs} epochs, batch "
-        f"{_BATCH_SIZE.value}, model selected on validation every {_EVAL_EVERY.value} epochs, "
+        f"Test segment accuracy on tfds_ave/{FLAGS.dataset} ({epochs} epochs, batch "
+        f"{FLAGS.batch_size}, model selected on validation every {FLAGS.eval_every} epochs, "
         f"seeds {', '.join(map(str, seeds))}); paper: AVE, official code (reference.md §5)."
     )
     text = ablation.markdown_table(variants, outcomes, description)
-    output = pathlib.Path(_OUTPUT.value or pathlib.Path(_MODEL_ROOT.value) / "ABLATION.md")
+    output = pathlib.Path(FLAGS.output or pathlib.Path(FLAGS.model_root) / "ABLATION.md")
     write_text_atomic(output, text)
     print(text)
     print(f"written: {output}")
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main, flags_parser=train_flags.parse_flags)

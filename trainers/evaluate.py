@@ -16,17 +16,22 @@ from trainers import flags as train_flags
 from trainers.errors import UsageError
 from trainers.files import write_json_atomic
 
-_MODEL = flags.DEFINE_string(
-    "model", None, "A SavedModel folder (serving_default signature) or a .keras file."
-)
-_DATASET = flags.DEFINE_string(
-    "dataset", "synthetic", "TFDS config of tfds_ave: synthetic, synthetic_full or features."
-)
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data directory.")
-_MANUAL_DIR = flags.DEFINE_string("manual_dir", None, "AVE release folder (features).")
-_SPLIT = flags.DEFINE_string("split", "test", "Split to evaluate (TFDS slicing allowed).")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Videos per prediction batch.")
-_OUTPUT_JSON = flags.DEFINE_string("output_json", None, "Also write the report here.")
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    """Defines this command's flags (only when run as a program: importing defines none)."""
+    flags.DEFINE_string(
+        "model", None, "A SavedModel folder (serving_default signature) or a .keras file."
+    )
+    flags.DEFINE_string(
+        "dataset", "synthetic", "TFDS config of tfds_ave: synthetic, synthetic_full or features."
+    )
+    flags.DEFINE_string("data_dir", None, "TFDS data directory.")
+    flags.DEFINE_string("manual_dir", None, "AVE release folder (features).")
+    flags.DEFINE_string("split", "test", "Split to evaluate (TFDS slicing allowed).")
+    flags.DEFINE_integer("batch_size", 64, "Videos per prediction batch.")
+    flags.DEFINE_string("output_json", None, "Also write the report here.")
 
 
 def load_predictor(path):
@@ -77,23 +82,24 @@ def main(argv):
         sys.exit(2)
     logging.set_verbosity(logging.WARNING)
     try:
-        if not _MODEL.value:
+        if not FLAGS.model:
             raise UsageError("--model is required")
         report = evaluate(
-            _MODEL.value,
-            _DATASET.value,
-            _SPLIT.value,
-            _BATCH_SIZE.value,
-            _DATA_DIR.value,
-            _MANUAL_DIR.value,
+            FLAGS.model,
+            FLAGS.dataset,
+            FLAGS.split,
+            FLAGS.batch_size,
+            FLAGS.data_dir,
+            FLAGS.manual_dir,
         )
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     print(format_report(report))
-    if _OUTPUT_JSON.value:
-        write_json_atomic(_OUTPUT_JSON.value, report)
+    if FLAGS.output_json:
+        write_json_atomic(FLAGS.output_json, report)
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main, flags_parser=train_flags.parse_flags)

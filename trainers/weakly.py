@@ -19,13 +19,12 @@ from absl import app, flags
 from trainers import flags as train_flags
 from trainers.main_common import run_main
 
-train_flags.define_train_flags("weakly")
-flags.adopt_module_key_flags(train_flags)  # --help lists the trainer's flags.
-
 
 def main(argv):
     run_main("weakly", argv)
 
 
 if __name__ == "__main__":
+    train_flags.define_train_flags("weakly")
+    flags.adopt_module_key_flags(train_flags)  # --help lists the trainer's flags.
     app.run(main, flags_parser=train_flags.parse_flags)

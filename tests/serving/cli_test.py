@@ -18,6 +18,7 @@ from ave_tf import predict
 from ave_tf.events import format_timeline, segment_events
 
 FLAGS = flags.FLAGS
+predict.define_flags()  # the command defines its flags only when run as a program
 
 
 def _run_predict(argv, capsys):
