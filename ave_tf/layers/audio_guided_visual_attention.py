@@ -67,16 +67,21 @@ class AudioGuidedVisualAttention(keras.layers.Layer):
         self.affine_g = keras.layers.Dense(self.positions, use_bias=False, name="affine_g")
         self.affine_h = keras.layers.Dense(1, use_bias=False, name="affine_h")
         segments = visual_shape[1]
-        self.affine_video.build((None, segments, self.positions, channels))
+        self.affine_video.build((None, channels))
         self.affine_audio.build(tuple(audio_shape))
-        self.affine_v.build((None, segments, self.positions, self.units))
+        self.affine_v.build((None, self.units))
         self.affine_g.build((None, segments, self.units))
         self.affine_h.build((None, segments, self.positions, self.positions))
 
     def call(self, audio, visual):
         shape = ops.shape(visual)
-        cells = ops.reshape(visual, (shape[0], shape[1], self.positions, shape[4]))
-        content = self.affine_v(self.affine_video(cells))  # (B, T, N, N): [p, k]
+        batch, segments, channels = shape[0], shape[1], shape[4]
+        cells = ops.reshape(visual, (batch, segments, self.positions, channels))
+        # The projections run on a 2-D (cells, channels) matrix: one plain matmul that the
+        # runtime fuses with the bias and the ReLU (the bulk of the network's FLOPs).
+        flat = ops.reshape(visual, (-1, channels))
+        content = self.affine_v(self.affine_video(flat))  # (B*T*N, N): [p, k]
+        content = ops.reshape(content, (batch, segments, self.positions, self.positions))
         audio_term = self.affine_g(self.affine_audio(audio))  # (B, T, N)
         axis = -1 if self.broadcast == "position" else -2
         content = content + ops.expand_dims(audio_term, axis)
