@@ -19,14 +19,13 @@ import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from ave_tf.ave import AUDIO_DIM, NUM_CLASSES, NUM_SEGMENTS, VISUAL_SHAPE  # noqa: E402
 from ave_tf.config import FullySupervisedConfig, WeaklySupervisedConfig  # noqa: E402
-from ave_tf.models import model_for_config, training_objectives  # noqa: E402
+from ave_tf.testing.random_batches import compiled_model, random_batch  # noqa: E402
 from benchmarks.benchmarks_md import machine, write_section  # noqa: E402
 
 flags.DEFINE_integer("repeats", 7, "Timed repetitions per figure (the median is reported).")
@@ -90,43 +89,11 @@ def _median_seconds(run, repeats: int) -> float:
     return statistics.median(times)
 
 
-def _batch(size: int, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    inputs = {
-        "audio": rng.uniform(0, 2, (size, NUM_SEGMENTS, AUDIO_DIM)).astype("float32"),
-        "visual": rng.uniform(0, 1, (size, NUM_SEGMENTS, *VISUAL_SHAPE)).astype("float32"),
-    }
-    labels = rng.integers(0, NUM_CLASSES, (size, NUM_SEGMENTS)).astype("int32")
-    prob_label = np.stack(
-        [np.bincount(row, minlength=NUM_CLASSES) / NUM_SEGMENTS for row in labels]
-    )
-    targets = {
-        "segment_logits": labels,
-        "segment_probabilities": labels,
-        "av_similarity": labels,
-        "video_probabilities": prob_label.astype("float32"),
-    }
-    return inputs, targets
-
-
-def _compiled(config, jit_compile: bool):
-    model = model_for_config(config)
-    losses, loss_weights, metrics = training_objectives(config)
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3, epsilon=1e-8),
-        loss=losses,
-        loss_weights=loss_weights,
-        metrics=metrics,
-        jit_compile=jit_compile,
-    )
-    return model
-
-
 def measure(setting: str, config, jit_compile: bool, repeats: int, latency_runs: int) -> dict:
     """Videos/s of a training step (batch 128), of inference at batch 128 and 64, and batch-1
     latency percentiles (ms) of the compiled prediction path."""
-    model = _compiled(config, jit_compile)
-    inputs, targets = _batch(128)
+    model = compiled_model(config, jit_compile)
+    inputs, targets = random_batch(128)
     targets = {name: targets[name] for name in model.output}
     model.train_on_batch(inputs, targets)  # trace and compile
     train = 128 / _median_seconds(lambda: model.train_on_batch(inputs, targets), repeats)

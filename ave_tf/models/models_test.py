@@ -9,7 +9,8 @@ import pytest
 
 import ave_tf  # noqa: F401  (registers the custom objects for load_model)
 from ave_tf.config import FullySupervisedConfig, WeaklySupervisedConfig
-from ave_tf.models import INTERNALS, model_for_config, training_objectives
+from ave_tf.models import INTERNALS, model_for_config
+from ave_tf.testing.random_batches import compiled_model, random_batch
 
 CONFIGS = {"fully": FullySupervisedConfig(), "weakly": WeaklySupervisedConfig()}
 OUTPUTS = {
@@ -26,23 +27,6 @@ OUTPUTS = {
 }
 
 
-def _batch(size=4, seed=0):
-    rng = np.random.default_rng(seed)
-    inputs = {
-        "audio": rng.uniform(0, 2, (size, 10, 128)).astype("float32"),
-        "visual": rng.uniform(0, 1, (size, 10, 7, 7, 512)).astype("float32"),
-    }
-    labels = np.where(rng.uniform(size=(size, 10)) < 0.3, 28, rng.integers(0, 28, (size, 1)))
-    prob_label = np.stack([np.bincount(row, minlength=29) / 10 for row in labels])
-    targets = {
-        "segment_logits": labels.astype("int32"),
-        "segment_probabilities": labels.astype("int32"),
-        "av_similarity": labels.astype("int32"),
-        "video_probabilities": prob_label.astype("float32"),
-    }
-    return inputs, targets
-
-
 @pytest.fixture(scope="module", params=sorted(CONFIGS))
 def setting(request):
     return request.param
@@ -54,7 +38,7 @@ def model(setting):
 
 
 def test_outputs_have_the_documented_shapes(setting, model):
-    inputs, _ = _batch()
+    inputs, _ = random_batch(4)
     outputs = model.predict(inputs, verbose=0)
     assert {name: value.shape[1:] for name, value in outputs.items()} == OUTPUTS[setting]
     np.testing.assert_allclose(outputs["segment_probabilities"].sum(-1), 1.0, atol=1e-5)
@@ -64,7 +48,7 @@ def test_outputs_have_the_documented_shapes(setting, model):
 
 
 def test_internals_come_from_the_same_network(setting, model):
-    inputs, _ = _batch()
+    inputs, _ = random_batch(4)
     inspected = ave_tf.models.expose_internals(model)
     outputs = inspected.predict(inputs, verbose=0)
     assert set(INTERNALS) <= set(outputs)
@@ -82,7 +66,7 @@ def test_config_json_round_trip(model):
 
 
 def test_keras_file_round_trip(model, tmp_path):
-    inputs, _ = _batch()
+    inputs, _ = random_batch(4)
     path = tmp_path / "psp.keras"
     model.save(path)
     reloaded = keras.models.load_model(path)
@@ -94,17 +78,8 @@ def test_keras_file_round_trip(model, tmp_path):
 
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_one_fit_step(setting, jit_compile):
-    config = CONFIGS[setting]
-    model = model_for_config(config)
-    losses, loss_weights, metrics = training_objectives(config)
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3, epsilon=1e-8),
-        loss=losses,
-        loss_weights=loss_weights,
-        metrics=metrics,
-        jit_compile=jit_compile,
-    )
-    inputs, targets = _batch()
+    model = compiled_model(CONFIGS[setting], jit_compile)
+    inputs, targets = random_batch(4)
     targets = {name: targets[name] for name in model.output}
     before = [np.array(w) for w in model.trainable_weights]
     history = model.fit(inputs, targets, epochs=1, batch_size=4, shuffle=False, verbose=0)
@@ -134,7 +109,7 @@ def test_one_fit_step(setting, jit_compile):
 )
 def test_variants_build_and_run(config):
     model = model_for_config(config, with_internals=True)
-    outputs = model.predict(_batch(2)[0], verbose=0)
+    outputs = model.predict(random_batch(2)[0], verbose=0)
     if math.isinf(config.tau) and config.tau > 0:
         assert not outputs["gamma_va"].any()
     if config.self_attention:
