@@ -15,12 +15,12 @@ import dataclasses
 import os
 import pathlib
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 
 import keras
 import numpy as np
 
+from ave_tf.atomic_files import atomic_path
 from ave_tf.config import FullySupervisedConfig, PSPConfig, WeaklySupervisedConfig, parse_tau
 from ave_tf.models import model_for_config
 
@@ -178,17 +178,8 @@ def save_atomically(model: keras.Model, path: str | os.PathLike):
     path = pathlib.Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"output must end in .keras; got {path}")
-    handle, temporary = tempfile.mkstemp(suffix=".keras", dir=path.parent or ".")
-    os.close(handle)
-    try:
+    with atomic_path(path, suffix=".keras") as temporary:
         model.save(temporary)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp creates 0600 files
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
 
 
 def main(argv):

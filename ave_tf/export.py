@@ -31,6 +31,7 @@ import keras
 import tensorflow as tf
 
 from ave_tf import ave
+from ave_tf.atomic_files import write_text_atomic
 
 SIGNATURE_NAME = "serving_default"
 CLASS_NAMES_ASSET = "class_names.txt"
@@ -128,15 +129,7 @@ def write_models_config(
     export_dir = pathlib.Path(export_dir)
     target = export_dir / MODELS_CONFIG
     text = models_config_text(export_dir, config_base_path)
-    fd, tmp = tempfile.mkstemp(prefix=".models.config.", dir=export_dir)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_text_atomic(target, text)
 
 
 def export_saved_model(

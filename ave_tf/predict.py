@@ -10,15 +10,14 @@ tfds_ave/<config>:<split>` reads a split of the project's TFDS dataset instead. 
 writes every video's classes, events and video category as JSON.
 """
 
-import json
 import os
 import pathlib
 import sys
-import tempfile
 
 import numpy as np
 from absl import app, flags
 
+from ave_tf.atomic_files import write_json_atomic
 from ave_tf.events import format_timeline, segment_events
 from ave_tf.serving import rest_api
 from ave_tf.serving.client import Prediction, ServingClient, ServingError, check_inputs
@@ -164,19 +163,6 @@ def video_reports(video_ids: list[str], prediction: Prediction) -> list[dict]:
     return reports
 
 
-def _write_json(path: str, reports: list[dict]) -> None:
-    target = pathlib.Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(reports, f, indent=2)
-        os.replace(tmp, target)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def main(argv):
     files = argv[1:]
     if bool(FLAGS.tfds) == bool(files) or len(files) > 1:
@@ -211,7 +197,7 @@ def main(argv):
         for line in report["timeline"].splitlines():
             print(f"  {line}")
     if FLAGS.json_output:
-        _write_json(FLAGS.json_output, reports)
+        write_json_atomic(FLAGS.json_output, reports)
     return 0
 
 

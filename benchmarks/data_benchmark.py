@@ -11,11 +11,9 @@ child process (peak RSS = the child's ``ru_maxrss``). The full-size `features` s
 
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 
@@ -25,6 +23,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from benchmarks.benchmarks_md import write_section  # noqa: E402
+
 _WORK_DIR = flags.DEFINE_string("work_dir", "/tmp/ave_data_bench", "Scratch folder.")
 _PARTS = flags.DEFINE_list(
     "parts", ["encoding", "synthetic_full", "features", "pipeline"], "What to measure."
@@ -33,8 +33,7 @@ _PIPELINE_CONFIG = flags.DEFINE_string(
     "pipeline_config", "synthetic_full", "Config whose train split the pipeline reads."
 )
 _BATCH = flags.DEFINE_integer("batch_size", 128, "Global batch size of the pipelines.")
-_OUTPUT = flags.DEFINE_string("output", "BENCHMARKS.md", "Markdown file to update.")
-_SECTION = "## Data (benchmarks/data_benchmark.py)"
+_SECTION = "Data (benchmarks/data_benchmark.py)"
 _REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
 
@@ -178,20 +177,6 @@ def measure_pipeline(lines: list[str], config: str, data_dir: str, batch_size: i
     )
 
 
-def _write_section(path: str, lines: list[str]) -> None:
-    text = open(path, encoding="utf-8").read() if os.path.exists(path) else "# Benchmarks\n"
-    section = "\n".join([_SECTION, "", *lines]).rstrip() + "\n"
-    pattern = re.compile(re.escape(_SECTION) + r".*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text)
-    else:
-        text = text.rstrip() + "\n\n" + section
-    directory = os.path.dirname(os.path.abspath(path))
-    with tempfile.NamedTemporaryFile("w", dir=directory, delete=False, encoding="utf-8") as out:
-        out.write(text)
-    os.replace(out.name, path)
-
-
 def main(argv: Sequence[str]) -> None:
     del argv
     work = _WORK_DIR.value
@@ -218,7 +203,7 @@ def main(argv: Sequence[str]) -> None:
         measure_build(lines, "features", data_dir, manual)
     if "pipeline" in _PARTS.value:
         measure_pipeline(lines, _PIPELINE_CONFIG.value, data_dir, _BATCH.value)
-    _write_section(os.path.join(_REPO, _OUTPUT.value), lines)
+    write_section(_SECTION, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ import json
 import os
 import pathlib
 import platform
-import re
 import socket
 import statistics
 import subprocess
@@ -31,14 +30,14 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from ave_tf import ave  # noqa: E402
 from ave_tf.serving import rest_api  # noqa: E402
 from ave_tf.serving.client import ServingClient  # noqa: E402
+from benchmarks.benchmarks_md import write_section  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("requests_batch1", 40, "Timed requests at batch 1.")
 flags.DEFINE_integer("requests_batch16", 6, "Timed requests at batch 16.")
 flags.DEFINE_integer("warmup", 2, "Untimed requests per batch size first.")
-flags.DEFINE_string("output", "BENCHMARKS.md", "Markdown file whose serving section is replaced.")
 
-SECTION = "## Serving (REST)"
+SECTION = "Serving (REST)"
 
 
 def _videos(batch, seed=0):
@@ -88,16 +87,6 @@ def _in_process(loaded, audio, visual, repeats):
         loaded.predict("serving_default", {"audio": audio, "visual": visual})
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def _replace_section(path: pathlib.Path, text: str) -> None:
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
-    new = pattern.sub(lambda _: text, old) if pattern.search(old) else old.rstrip() + "\n\n" + text
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=".benchmarks.")
-    with os.fdopen(fd, "w") as f:
-        f.write(new)
-    os.replace(tmp, path)
 
 
 def main(argv):
@@ -157,8 +146,6 @@ def main(argv):
         command += f" --requests_batch1 {FLAGS.requests_batch1} --requests_batch16 "
         command += f"{FLAGS.requests_batch16}"
     lines = [
-        SECTION,
-        "",
         f"Command: `{command}` — one client, sequential columnar requests (no gzip) to "
         "`python -m ave_tf.serve` on 127.0.0.1; freshly initialised fully supervised PSP; "
         f"machine: {os.cpu_count()}-core CPU ({platform.processor() or platform.machine()}), "
@@ -187,7 +174,7 @@ def main(argv):
         "throughput-bound clients, TF Serving's gRPC API with binary tensors avoids this cost.",
         "",
     ]
-    _replace_section(pathlib.Path(FLAGS.output), "\n".join(lines))
+    write_section(SECTION, "\n".join(lines))
     print("\n".join(lines))
 
 

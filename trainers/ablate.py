@@ -15,10 +15,10 @@ import sys
 
 from absl import app, flags, logging
 
+from ave_tf.atomic_files import write_text_atomic
 from trainers import ablation, data_source, run_config, training
 from trainers import flags as train_flags
 from trainers.errors import UsageError
-from trainers.files import write_text_atomic
 
 FLAGS = flags.FLAGS
 

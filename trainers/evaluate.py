@@ -12,9 +12,9 @@ import sys
 
 from absl import app, flags, logging
 
+from ave_tf.atomic_files import write_json_atomic
 from trainers import flags as train_flags
 from trainers.errors import UsageError
-from trainers.files import write_json_atomic
 
 FLAGS = flags.FLAGS
 

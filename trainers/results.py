@@ -7,7 +7,7 @@ training videos/s), the mean ± std of the test accuracy over seeds, and the exp
 
 import statistics
 
-from trainers.files import write_json_atomic
+from ave_tf.atomic_files import write_json_atomic
 
 
 def mean_std(values):

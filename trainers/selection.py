@@ -11,13 +11,12 @@ weights) in ``<run_dir>/selection/`` after every epoch, atomically, so a run res
 `keras.callbacks.BackupAndRestore` continues with the same history.
 """
 
-import os
 import pathlib
 import time
 
 import keras
 
-from trainers.files import read_json, write_json_atomic
+from ave_tf.atomic_files import atomic_path, read_json, write_json_atomic
 
 ACCURACY_KEY = "segment_accuracy"
 """Substring of the logged validation metric that selects the model."""
@@ -128,9 +127,8 @@ class ValidationSelection(keras.callbacks.Callback):
             if previous is None or accuracy > previous["accuracy"]:
                 self.directory.mkdir(parents=True, exist_ok=True)
                 target = self.weights_path(epoch)
-                temp = target.with_name(".tmp_" + target.name)
-                self.model.save_weights(temp)
-                os.replace(temp, target)
+                with atomic_path(target, suffix=".weights.h5") as temporary:
+                    self.model.save_weights(temporary)
             for key, value in metrics.items():
                 logs[f"val_{key}"] = float(value)
                 record[f"val_{key}"] = float(value)

@@ -22,11 +22,11 @@ import time
 
 import keras
 
+from ave_tf.atomic_files import atomic_path, read_json, write_json_atomic
 from trainers import data_source, multi_worker, results, schedule, selection
 from trainers import strategy as strategy_lib
 from trainers.epoch_seeds import EpochSeeds
 from trainers.errors import UsageError
-from trainers.files import read_json, write_json_atomic
 from trainers.scalar_logs import ScalarLogs
 
 
@@ -217,9 +217,8 @@ def train_seed(config, seed, source, strategy, run_dir, callbacks=()):
     else:
         test_metrics = model.evaluate(test_dataset, verbose=0, return_dict=True)
     selected_path = run_dir / "selected.keras"
-    temp_path = run_dir / ".tmp_selected.keras"
-    full_model.save(temp_path)
-    os.replace(temp_path, selected_path)
+    with atomic_path(selected_path, suffix=".keras") as temporary:
+        full_model.save(temporary)
     speeds = [r["videos_per_second"] for r in selector.records[1:] if "videos_per_second" in r]
     result = {
         "seed": seed,

@@ -1,6 +1,5 @@
 """Shared figure plumbing: the headless backend, class colours, atomic PNG/SVG writing."""
 
-import os
 import pathlib
 import re
 
@@ -13,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ave_tf import ave  # noqa: E402
+from ave_tf.atomic_files import atomic_path  # noqa: E402
 
 DEFAULT_DPI = 100
 BACKGROUND_COLOR = (0.85, 0.85, 0.85, 1.0)
@@ -64,13 +64,8 @@ def save_figure(figure, out_dir, stem: str, *, svg: bool = False) -> list[pathli
     try:
         for suffix in (".png", ".svg") if svg else (".png",):
             target = out_dir / f"{stem}{suffix}"
-            temp = out_dir / f".{stem}.{os.getpid()}.tmp{suffix}"
-            try:
-                figure.savefig(temp, format=suffix[1:], dpi=figure.dpi)
-                os.replace(temp, target)
-            except BaseException:
-                pathlib.Path(temp).unlink(missing_ok=True)
-                raise
+            with atomic_path(target, suffix=suffix) as temporary:
+                figure.savefig(temporary, format=suffix[1:], dpi=figure.dpi)
             written.append(target)
     finally:
         plt.close(figure)
