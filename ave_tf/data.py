@@ -9,6 +9,8 @@ the targets are keyed by the model outputs that the losses and metrics of
 ``ave_tf.models.training_objectives`` read (see each function).
 """
 
+import os
+
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -58,7 +60,14 @@ def prepare_builder(
     if config == "features" and manual_dir is None:
         raise DatasetUnavailableError(
             f"{DATASET}/features is not built in {builder.data_dir} and no manual_dir was "
-            "given: pass the folder of the AVE release (see docs/sections/data.md)"
+            "given: pass the folder of the AVE release (README, section Data)"
+        )
+    if manual_dir is not None and (not os.path.isdir(manual_dir) or not os.listdir(manual_dir)):
+        # TFDS raises a bare AssertionError for this case; say it in one line.
+        raise DatasetUnavailableError(
+            f"manual_dir {manual_dir} does not exist or is empty: it must hold the AVE "
+            "release files (Annotations.txt, audio_feature.h5, visual_feature.h5, "
+            "train_order.h5, val_order.h5, test_order.h5)"
         )
     download_config = tfds.download.DownloadConfig(manual_dir=manual_dir)
     try:

@@ -43,9 +43,17 @@ def test_prepare_builder_errors(tmp_path):
         data.prepare_builder("nope", data_dir=str(tmp_path))
     with pytest.raises(data.DatasetUnavailableError, match="no manual_dir was given"):
         data.prepare_builder("features", data_dir=str(tmp_path))
+    release = tmp_path / "release"
+    release.mkdir()
+    (release / "notes.txt").write_text("not the AVE release")
     with pytest.raises(data.DatasetUnavailableError, match="missing Annotations.txt") as error:
-        data.prepare_builder("features", data_dir=str(tmp_path), manual_dir=str(tmp_path))
+        data.prepare_builder("features", data_dir=str(tmp_path), manual_dir=str(release))
     assert "\n" not in str(error.value)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for manual_dir in (empty, tmp_path / "absent"):
+        with pytest.raises(data.DatasetUnavailableError, match="does not exist or is empty"):
+            data.prepare_builder("features", data_dir=str(tmp_path), manual_dir=str(manual_dir))
 
 
 @pytest.mark.parametrize("cache", [False, True])

@@ -9,8 +9,6 @@ The training stream's epoch order is a function of (seed, epoch) only (`epoch_st
 run resumed at epoch k sees the batches an uninterrupted run would have seen.
 """
 
-import os
-
 import numpy as np
 import tensorflow as tf
 
@@ -72,14 +70,6 @@ class TfdsSource:
 
         self.config = config
         self.setting = config.setting
-        manual_dir = config.manual_dir
-        if manual_dir is not None and (not os.path.isdir(manual_dir) or not os.listdir(manual_dir)):
-            # TFDS raises a bare AssertionError for this case; say it in one line.
-            raise UsageError(
-                f"--manual_dir {manual_dir} does not exist or is empty: it must hold the AVE "
-                "release files (Annotations.txt, audio_feature.h5, visual_feature.h5, "
-                "train_order.h5, val_order.h5, test_order.h5)"
-            )
         try:
             self.builder = data.prepare_builder(
                 config.dataset, data_dir=config.data_dir, manual_dir=config.manual_dir
