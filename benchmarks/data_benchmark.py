@@ -172,8 +172,8 @@ def measure_pipeline(lines: list[str], config: str, data_dir: str, batch_size: i
         print(line)
         lines.append(line)
     lines.append(
-        "- training consumption of the model benchmark: about 160 videos/s expected "
-        "(see its section)"
+        "- compare with the training step's consumption in the Model section "
+        "(`python -m benchmarks.model_benchmark`)"
     )
 
 
