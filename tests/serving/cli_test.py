@@ -114,10 +114,6 @@ def test_predict_server_errors_exit_2(server, tmp_path, capsys):
 
 
 def test_predict_tfds_split(export_dir, tmp_path, capsys):
-    try:
-        from ave_tf import data  # noqa: F401
-    except ImportError:
-        pytest.skip("ave_tf.data (the data helper's TFDS builder) is not in this branch yet")
     out = tmp_path / "tfds.json"
     code, printed = _run_predict(
         [
