@@ -152,15 +152,15 @@ def is_saved_model(path) -> bool:
 def resolve_saved_model(path) -> pathlib.Path:
     """A SavedModel folder; a folder of integer versions (``<export_dir>/<name>``) gives the
     newest version."""
+    from ave_tf.export import saved_model_versions
+
     path = pathlib.Path(path)
     if is_saved_model(path):
         return path
-    versions = sorted(
-        (int(p.name), p) for p in path.glob("*") if p.name.isdigit() and is_saved_model(p)
-    )
+    versions = saved_model_versions(path)
     if not versions:
         raise SourceError(f"{path} is neither a SavedModel nor a folder of SavedModel versions")
-    return versions[-1][1]
+    return path / str(versions[-1])
 
 
 def load_keras_model(path):
