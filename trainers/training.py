@@ -51,30 +51,17 @@ def make_optimizer(config, steps_per_epoch):
     return keras.optimizers.Adam(learning_rate, epsilon=config.adam_epsilon)
 
 
-def training_view(model, output_names):
-    """A functional model sharing `model`'s layers whose outputs are only `output_names`.
-
-    Keras 3.15 `fit` with dict outputs and dict metrics indexes the targets by EVERY output
-    name (`CompileMetrics._flatten_y`), while the pipelines provide targets only for the
-    outputs that have a loss or a metric; the view trains exactly those outputs, and its
-    variables are the full model's.
-    """
-    outputs = {name: model.output[name] for name in output_names}
-    return keras.Model(model.inputs, outputs, name=f"{model.name}_training")
-
-
 def build_and_compile(config, strategy, steps_per_epoch):
     """(full model, compiled training view), built inside `strategy.scope()`.
 
-    The view is compiled with `training_objectives` (see `training_view`).
+    The view (`ave_tf.models.training_view`) is compiled with `training_objectives`.
     """
-    from ave_tf.models import training_objectives
+    from ave_tf.models import training_objectives, training_view
 
     with strategy.scope():
         full_model = build_model(config)
         losses, loss_weights, metrics = training_objectives(config.model)
-        names = [n for n in full_model.output if n in losses or n in metrics]
-        model = training_view(full_model, names)
+        model = training_view(full_model, config.model)
         model.compile(
             optimizer=make_optimizer(config, steps_per_epoch),
             loss=losses,

@@ -3,7 +3,7 @@
 from ave_tf.config import FullySupervisedConfig, PSPConfig, WeaklySupervisedConfig
 from ave_tf.models.fully_supervised import fully_supervised_model
 from ave_tf.models.network import INTERNALS, expose_internals
-from ave_tf.models.objectives import training_objectives
+from ave_tf.models.objectives import training_objectives, training_view
 from ave_tf.models.weakly_supervised import weakly_supervised_model
 
 
@@ -24,5 +24,6 @@ __all__ = [
     "fully_supervised_model",
     "model_for_config",
     "training_objectives",
+    "training_view",
     "weakly_supervised_model",
 ]

@@ -120,3 +120,18 @@ def test_variants_build_and_run(config):
 def test_wrong_config_type_is_refused():
     with pytest.raises(TypeError, match="FullySupervisedConfig"):
         ave_tf.models.fully_supervised_model(WeaklySupervisedConfig())
+
+
+def test_training_view_fits_on_the_pipeline_targets_and_trains_the_full_model(setting):
+    config = CONFIGS[setting]
+    full = model_for_config(config)
+    view = ave_tf.models.training_view(full, config)
+    losses, loss_weights, metrics = ave_tf.models.training_objectives(config)
+    view.compile(optimizer="adam", loss=losses, loss_weights=loss_weights, metrics=metrics)
+    inputs, targets = random_batch(4)
+    # Exactly what ave_tf.data delivers: no target for segment_probabilities.
+    pipeline_targets = {name: targets[name] for name in view.output}
+    assert "segment_probabilities" not in pipeline_targets
+    before = np.array(full.get_layer("classifier_output").kernel)
+    view.fit(inputs, pipeline_targets, epochs=1, batch_size=4, verbose=0)
+    assert not np.array_equal(before, np.array(full.get_layer("classifier_output").kernel))

@@ -37,3 +37,18 @@ def training_objectives(config: PSPConfig) -> tuple[dict, dict, dict]:
     raise TypeError(
         f"config must be a Fully- or WeaklySupervisedConfig; got {type(config).__name__}"
     )
+
+
+def training_view(model: keras.Model, config: PSPConfig) -> keras.Model:
+    """``model``'s layers and weights with only the outputs ``training_objectives`` targets.
+
+    Keras 3.15 ``fit`` with dict outputs and dict metrics looks up a target for EVERY output
+    (``CompileMetrics._flatten_y``), while the input pipelines (``ave_tf.data``) provide
+    targets only for the outputs with a loss or a metric. Compiling this view instead of the
+    full model trains exactly those outputs; its variables are the full model's.
+    """
+    losses, _, metrics = training_objectives(config)
+    outputs = {
+        name: model.output[name] for name in model.output if name in losses or name in metrics
+    }
+    return keras.Model(model.inputs, outputs, name=f"{model.name}_training")
