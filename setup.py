@@ -28,6 +28,10 @@ setuptools.setup(
         "h5py==3.14.0",  # TF 2.21 caps h5py below 3.15
         "absl-py==2.5.1",
         "psutil==7.2.2",
+        # Video in, features out: PyAV decodes (FFmpeg inside the wheel); resampy resamples
+        # audio to 16 kHz as the official VGGish front end does.
+        "av==18.1.0",
+        "resampy==0.4.3",
     ],
     extras_require={
         "test": ["pytest==9.2.0", "ruff==0.17.6", "dill==0.4.1"],

@@ -8,7 +8,7 @@ Usage::
 ``numpy.savez(path, **{k: v.numpy() for k, v in torch.load(pt).items()})``): keys such as
 ``psp.v_L1.weight`` or ``lstm_a_v.lstm_audio.bias_hh_l0_reverse``, values in PyTorch layout
 (a Linear weight is (out, in); LSTM gates i, f, g, o with two biases). The written ``.keras``
-file reloads with ``keras.models.load_model`` after ``import ave_tf``.
+file reloads with ``keras.models.load_model`` after ``import ave_tf.models``.
 """
 
 import dataclasses

@@ -308,7 +308,7 @@ def test_keras_drops_exact_ties(setting, tau):
 
 @pytest.mark.slow  # a fresh Python process importing TensorFlow: ~10-20 s on 2 cores
 def test_command_line_writes_a_reloadable_model(tmp_path):
-    import ave_tf  # noqa: F401  (registers the serializable classes)
+    import ave_tf.models  # noqa: F401  (registers the serializable classes)
 
     tau = 0.12
     state = official_state("fully")

@@ -90,7 +90,7 @@ def test_fully_cli_end_to_end_export_and_evaluate(tmp_path, data_dir):
     import keras
     import tensorflow as tf
 
-    import ave_tf  # noqa: F401
+    import ave_tf.models  # noqa: F401
 
     run_dir, export_dir = tmp_path / "run", tmp_path / "exported"
     common = [f"--data_dir={data_dir}", f"--model_dir={run_dir}", *TINY]

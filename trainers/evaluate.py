@@ -40,7 +40,7 @@ def load_predictor(path):
     if path.suffix == ".keras" and path.is_file():
         import keras
 
-        import ave_tf  # noqa: F401  (registers the layers)
+        import ave_tf.models  # noqa: F401  (registers the layers)
 
         model = keras.models.load_model(path)
         return lambda inputs: model(inputs, training=False)["segment_probabilities"]

@@ -1,5 +1,10 @@
-"""The two PSP networks and what they are trained with."""
+"""The two PSP networks and what they are trained with.
 
+Importing this package registers every custom layer, loss and metric of ave-tf with Keras, so
+``keras.models.load_model`` reloads a ``.keras`` file without ``custom_objects``.
+"""
+
+from ave_tf import layers, losses, metrics  # noqa: F401  (registration)
 from ave_tf.config import FullySupervisedConfig, PSPConfig, WeaklySupervisedConfig
 from ave_tf.models.fully_supervised import fully_supervised_model
 from ave_tf.models.network import INTERNALS, expose_internals

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-import ave_tf  # noqa: F401  (registers the custom objects for load_model)
+import ave_tf.models  # noqa: F401  (registers the custom objects for load_model)
 from ave_tf.config import FullySupervisedConfig, WeaklySupervisedConfig
 from ave_tf.models import INTERNALS, model_for_config
 from ave_tf.testing.random_batches import compiled_model, random_batch

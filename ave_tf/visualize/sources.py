@@ -167,7 +167,7 @@ def load_keras_model(path):
     """Loads a ``.keras`` file (registering ave_tf's custom objects first)."""
     import keras
 
-    import ave_tf  # noqa: F401  (registers the custom layers)
+    import ave_tf.models  # noqa: F401  (registers the custom layers)
 
     path = pathlib.Path(path)
     if path.suffix != ".keras" or not path.is_file():
