@@ -1,7 +1,7 @@
 """What every command-line program of ave-tf shares: quiet start-up, one error convention.
 
 Import this module first in an entry point (before TensorFlow) and only there; library code
-never imports it:
+never imports it (it raises `ave_tf.errors.UsageError`):
 
 - Quiet start-up: TensorFlow's C++ log lines (oneDNN banners, ``auto_shard``,
   ``GeneratorDatasetOp`` warnings) are hidden unless ``--verbosity`` (absl's flag, also ``-v``)
@@ -14,12 +14,10 @@ never imports it:
 import os
 import sys
 
+from ave_tf.errors import UsageError
+
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-
-
-class UsageError(Exception):
-    """Bad input from the user (file, flag value, folder, dataset); nothing was written."""
 
 
 def _requested_verbosity(argv) -> int:
