@@ -1,0 +1,279 @@
+"""``ave_tf.torch_checkpoint`` reads what torch wrote, to the same arrays, and runs nothing a
+file asks for.
+
+The committed files (``tests/torch_checkpoints/``, written by torch with
+``tests/torch_checkpoint_fixtures.py``) cover the parser without torch; where torch is
+importable, fresh files of both formats are written and read back against ``torch.load``.
+Malicious files are written here with the standard ``pickle`` module: each would create a marker
+file if anything in it ran.
+"""
+
+import collections
+import os
+import pickle
+import subprocess
+import zipfile
+
+import numpy as np
+import pytest
+
+from ave_tf import torch_checkpoint
+from ave_tf.errors import UsageError
+from tests import official_weights as weights
+from tests import torch_checkpoint_fixtures as fixtures
+
+SYSTEM_INFO = {
+    "protocol_version": torch_checkpoint.LEGACY_PROTOCOL_VERSION,
+    "little_endian": True,
+    "type_sizes": {"short": 2, "int": 4, "long": 4},
+}
+
+
+def legacy_file(path, saved):
+    """``saved`` in the legacy layout (five pickles; no storages), as torch 1.2 frames it."""
+    parts = (torch_checkpoint.LEGACY_MAGIC_NUMBER, 1001, SYSTEM_INFO, saved, [])
+    path.write_bytes(b"".join(pickle.dumps(part, protocol=2) for part in parts))
+    return path
+
+
+def zip_file(path, saved):
+    """``saved`` in the zip layout (``archive/data.pkl``, no storages)."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", pickle.dumps(saved, protocol=2))
+        archive.writestr("archive/byteorder", "little")
+    return path
+
+
+WRITERS = {"legacy": legacy_file, "zip": zip_file}
+
+
+def assert_one_line_naming(error, path):
+    message = str(error.value)
+    assert isinstance(error.value, UsageError)
+    assert message.startswith(str(path)), message
+    assert "\n" not in message, message
+
+
+# --------------------------------------------------------------------------------------------
+# What torch wrote, read back.
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("setting, container, serialization", fixtures.COMMITTED_FILES)
+def test_committed_psp_checkpoints_read_to_the_arrays_torch_saved(
+    setting, container, serialization
+):
+    checkpoint = torch_checkpoint.read_checkpoint(
+        fixtures.fixture_path(setting, container, serialization)
+    )
+    assert checkpoint.serialization == serialization
+    if container == "module":
+        assert checkpoint.contents == f"a pickled {setting}_model.psp_net module"
+        prefix = ""
+    else:
+        assert checkpoint.contents == "a state_dict"
+        prefix = fixtures.PREFIX[setting]
+    expected = fixtures.expected_state_dict(setting)
+    assert set(checkpoint.tensors) == {prefix + key for key in expected}
+    assert {key: value.shape for key, value in expected.items()} == weights.state_dict_shapes(
+        setting
+    )
+    for key, value in expected.items():
+        got = checkpoint.tensors[prefix + key]
+        assert got.dtype == np.float32, key
+        np.testing.assert_array_equal(got, value, err_msg=key)
+
+
+def test_committed_fixture_values_would_expose_a_transposed_or_shifted_read():
+    expected = fixtures.expected_state_dict("fully")
+    square = expected["psp.v_L1.weight"]
+    assert not np.array_equal(square, square.T)
+    assert len(np.unique(square)) > square.shape[0]  # not one repeated row
+    assert not np.array_equal(expected["psp.v_L1.weight"], expected["psp.v_L2.weight"])
+
+
+@pytest.mark.parametrize("serialization", fixtures.SERIALIZATIONS)
+def test_every_dtype_and_view_reads_to_the_saved_values(serialization):
+    tensors = torch_checkpoint.read_checkpoint(
+        fixtures.FIXTURES / f"tensor_kinds_{serialization}.pt"
+    ).tensors
+    expected = fixtures.expected_tensor_kinds()
+    assert set(tensors) == set(expected)
+    for name, value in expected.items():
+        got = tensors[name]
+        assert got.dtype == value.dtype and got.shape == value.shape, name
+        np.testing.assert_array_equal(got, value, err_msg=name)
+        assert got.flags.c_contiguous and got.flags.writeable, name
+
+
+@pytest.mark.slow  # ~20 s with torch: writes and loads 10 files of real size; skipped without
+def test_fresh_checkpoints_written_by_torch_read_as_torch_loads_them(tmp_path):
+    torch = pytest.importorskip("torch")
+    fixtures.write_fixtures(tmp_path, layout="contiguous", files=fixtures.ALL_FILES)
+    for setting, container, serialization in fixtures.ALL_FILES:
+        path = fixtures.fixture_path(setting, container, serialization, tmp_path)
+        got = torch_checkpoint.read_checkpoint(path).tensors
+        loaded = torch.load(path, weights_only=False)  # our own file: trusted
+        reference = loaded.state_dict() if container == "module" else loaded
+        assert set(got) == set(reference), path
+        for key, tensor in reference.items():
+            np.testing.assert_array_equal(got[key], tensor.numpy(), err_msg=f"{path} {key}")
+        expected = fixtures.expected_state_dict(setting, "contiguous")
+        prefix = fixtures.PREFIX[setting] if container == "state_dict" else ""
+        for key, value in expected.items():
+            np.testing.assert_array_equal(got[prefix + key], value, err_msg=f"{path} {key}")
+    for serialization in fixtures.SERIALIZATIONS:
+        path = tmp_path / f"tensor_kinds_{serialization}.pt"
+        got = torch_checkpoint.read_checkpoint(path).tensors
+        for name, tensor in torch.load(path).items():
+            if tensor.dtype == torch.bfloat16:
+                tensor = tensor.float()
+            np.testing.assert_array_equal(got[name], tensor.numpy(), err_msg=name)
+
+
+# --------------------------------------------------------------------------------------------
+# Nothing in a file runs.
+# --------------------------------------------------------------------------------------------
+
+
+class Call:
+    """Pickles as ``function(*args)``, the way a malicious checkpoint runs code on load."""
+
+    def __init__(self, function, *args):
+        self.function, self.args = function, args
+
+    def __reduce__(self):
+        return self.function, self.args
+
+
+def create_file(path):
+    """A function of a non-standard module: the reader sees it as a module class."""
+    with open(path, "w") as file:
+        file.write("ran")
+
+
+class Trap:
+    """A class whose own ``__setstate__`` would create a file when unpickled."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __setstate__(self, state):
+        create_file(state["marker"])
+
+
+PAYLOADS = {
+    "os.system": lambda marker: Call(os.system, f"touch {marker}"),
+    "builtins.eval": lambda marker: Call(eval, f"open({str(marker)!r}, 'w')"),
+    "subprocess.call": lambda marker: Call(subprocess.call, ["touch", str(marker)]),
+}
+
+
+@pytest.mark.parametrize("serialization", ["legacy", "zip"])
+@pytest.mark.parametrize("position", ["top level", "inside a state dict"])
+@pytest.mark.parametrize("payload", sorted(PAYLOADS))
+def test_a_pickled_call_is_refused_naming_it_and_nothing_runs(
+    tmp_path, payload, position, serialization
+):
+    marker = tmp_path / "marker"
+    call = PAYLOADS[payload](marker)
+    saved = call if position == "top level" else collections.OrderedDict(weight=call)
+    path = WRITERS[serialization](tmp_path / "evil.pt", saved)
+    with pytest.raises(torch_checkpoint.UnsafeCheckpointError) as error:
+        torch_checkpoint.read_checkpoint(path)
+    assert_one_line_naming(error, path)
+    function = call.function
+    assert f"{function.__module__}.{function.__qualname__}" in str(error.value)  # posix.system
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("serialization", ["legacy", "zip"])
+def test_a_user_function_with_arguments_is_refused_and_never_runs(tmp_path, serialization):
+    marker = tmp_path / "marker"
+    saved = collections.OrderedDict(weight=Call(create_file, str(marker)))
+    path = WRITERS[serialization](tmp_path / "evil.pt", saved)
+    with pytest.raises(torch_checkpoint.UnsafeCheckpointError) as error:
+        torch_checkpoint.read_checkpoint(path)
+    assert_one_line_naming(error, path)
+    assert f"{create_file.__module__}.create_file" in str(error.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("serialization", ["legacy", "zip"])
+def test_a_classes_own_setstate_never_runs(tmp_path, serialization):
+    marker = tmp_path / "marker"
+    path = WRITERS[serialization](tmp_path / "trap.pt", Trap(str(marker)))
+    with pytest.raises(torch_checkpoint.CheckpointError) as error:
+        torch_checkpoint.read_checkpoint(path)
+    assert_one_line_naming(error, path)
+    assert "not a pickled nn.Module" in str(error.value)
+    assert not marker.exists()
+
+
+def test_other_torch_functions_are_refused(tmp_path):
+    # PROTO 2, GLOBAL torch.load, the argument "x", REDUCE: torch.load("x") if it ran.
+    path = tmp_path / "evil.pt"
+    path.write_bytes(b"\x80\x02ctorch\nload\nX\x01\x00\x00\x00x\x85R.")
+    with pytest.raises(torch_checkpoint.UnsafeCheckpointError) as error:
+        torch_checkpoint.read_checkpoint(path)
+    assert_one_line_naming(error, path)
+    assert "torch.load" in str(error.value)
+
+
+# --------------------------------------------------------------------------------------------
+# Files that are not (whole) checkpoints.
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["psp_weakly_module_legacy.pt", "psp_weakly_state_dict_zip.pt", "tensor_kinds_zip.pt"]
+)
+@pytest.mark.parametrize("kept", [0.999, 0.5, 0.02])
+def test_truncated_files_are_one_line_errors(tmp_path, name, kept):
+    data = (fixtures.FIXTURES / name).read_bytes()
+    path = tmp_path / name
+    path.write_bytes(data[: int(len(data) * kept)])
+    with pytest.raises(torch_checkpoint.CheckpointError) as error:
+        torch_checkpoint.read_checkpoint(path)
+    assert_one_line_naming(error, path)
+    assert "truncated" in str(error.value)
+
+
+def _npz(path):
+    with open(path, "wb") as file:
+        np.savez(file, weight=np.zeros(3))
+
+
+@pytest.mark.parametrize(
+    "content, says",
+    [
+        (b"", "empty file"),
+        (b"hello, world\n", "not a PyTorch checkpoint"),
+        (bytes(range(256)), "not a PyTorch checkpoint"),
+        (pickle.dumps({"weight": [1.0, 2.0]}, protocol=2), "not a PyTorch checkpoint"),
+        (_npz, "not a PyTorch checkpoint"),
+        (lambda path: legacy_file(path, {"epoch": 3}), "not all tensors"),
+        (lambda path: zip_file(path, [1, 2]), "holds a list"),
+    ],
+    ids=["empty", "text", "bytes", "plain-pickle", "npz", "dict-of-ints", "list"],
+)
+def test_non_checkpoints_are_one_line_errors(tmp_path, content, says):
+    path = tmp_path / "file.pt"
+    if callable(content):
+        content(path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(torch_checkpoint.CheckpointError) as error:
+        torch_checkpoint.read_checkpoint(path)
+    assert_one_line_naming(error, path)
+    assert says in str(error.value)
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory"])
+def test_unreadable_paths_are_one_line_errors(tmp_path, kind):
+    path = tmp_path / "PSP_fully.pt"
+    if kind == "directory":
+        path.mkdir()
+    with pytest.raises(torch_checkpoint.CheckpointError) as error:
+        torch_checkpoint.read_checkpoint(path)
+    assert_one_line_naming(error, path)
