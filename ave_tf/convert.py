@@ -2,27 +2,42 @@
 
 Usage::
 
-    python -m ave_tf.convert --setting fully [--tau 0.099] PSP_fully.npz psp_fully.keras
+    python -m ave_tf.convert --setting fully [--tau 0.099] PSP_fully.pt psp_fully.keras
 
-``STATE.npz`` holds the official ``state_dict`` (e.g. saved with
-``numpy.savez(path, **{k: v.numpy() for k, v in torch.load(pt).items()})``): keys such as
-``psp.v_L1.weight`` or ``lstm_a_v.lstm_audio.bias_hh_l0_reverse``, values in PyTorch layout
-(a Linear weight is (out, in); LSTM gates i, f, g, o with two biases). The written ``.keras``
-file reloads with ``keras.models.load_model`` after ``import ave_tf.models``.
+reads the authors' released checkpoint directly, without torch and without their code:
+``ave_tf.torch_checkpoint`` reads ``torch.save`` files in the legacy format (PyTorch <= 1.5,
+what the authors' PyTorch 1.2 wrote) and the zip format (PyTorch >= 1.6), holding a whole
+pickled network (``torch.save(net_model, ...)``, as the released files do) or a ``state_dict``,
+with or without ``nn.DataParallel``'s ``module.`` prefix. Nothing in the file is executed: a
+file that asks for anything but tensors and module classes is refused, naming what it asked for.
+An ``.npz`` of the ``state_dict`` (``numpy.savez(path, **{key: array})``) is read too.
+
+Keys are the official names, e.g. ``psp.v_L1.weight`` or
+``lstm_a_v.lstm_audio.bias_hh_l0_reverse``, values in PyTorch layout (a Linear weight is
+(out, in); LSTM gates i, f, g, o with two biases). The written ``.keras`` file reloads with
+``keras.models.load_model`` after ``import ave_tf.models``. It prints, e.g.::
+
+    read 47 tensors from PSP_fully.pt (PyTorch legacy format: a pickled fully_model.psp_net module)
+    wrote psp_fully.keras: the official fully network, tau=0.099
 """
+
+from __future__ import annotations
 
 import dataclasses
 import os
 import pathlib
-import sys
 from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 
+from ave_tf import torch_checkpoint
 from ave_tf.atomic_files import atomic_path
 from ave_tf.config import FullySupervisedConfig, PSPConfig, WeaklySupervisedConfig, parse_tau
-from ave_tf.models import model_for_config
+from ave_tf.errors import UsageError
+
+if TYPE_CHECKING:
+    import keras
 
 UNUSED_KEYS = {
     "fully": {
@@ -42,7 +57,11 @@ UNUSED_KEYS = {
 """Parameters the official models carry but their forward pass never uses (reference.md §6)."""
 
 
-class StateDictError(ValueError):
+DATA_PARALLEL_PREFIX = "module."
+"""What ``nn.DataParallel`` puts before every key of the network it wraps."""
+
+
+class StateDictError(UsageError, ValueError):
     """The official state dict does not fit the network: names the key and the shapes."""
 
 
@@ -158,28 +177,61 @@ def official_model(
     state_dict: Mapping[str, np.ndarray], config: PSPConfig, with_internals: bool = False
 ) -> keras.Model:
     """The network for ``config``'s setting with the official parameters loaded."""
+    # Imported here, not at the top: the command line quiets TensorFlow before it loads.
+    from ave_tf.models import model_for_config
+
     setting = setting_of(config)
     model = model_for_config(config, with_internals)
     load_official_weights(model, state_dict, setting)
     return model
 
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Reads an ``.npz`` of official parameters; errors name the file."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
-    except (OSError, ValueError) as error:
-        raise StateDictError(f"{path}: cannot read an .npz state dict ({error})") from error
+def read_checkpoint(path: str | os.PathLike) -> torch_checkpoint.Checkpoint:
+    """The official parameters in ``path``: a ``torch.save`` file (any name but ``*.npz``; see
+    ``ave_tf.torch_checkpoint``) or an ``.npz``, keys without a ``module.`` prefix.
+
+    Raises:
+        UsageError: the file cannot be read; the message starts with its path.
+    """
+    if pathlib.Path(path).suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                tensors = {key: archive[key] for key in archive.files}
+        except (OSError, ValueError) as error:
+            raise StateDictError(f"{path}: cannot read an .npz state dict ({error})") from error
+        checkpoint = torch_checkpoint.Checkpoint(tensors, "npz", "a state_dict")
+    else:
+        checkpoint = torch_checkpoint.read_checkpoint(path)
+    keys = list(checkpoint.tensors)
+    if keys and all(key.startswith(DATA_PARALLEL_PREFIX) for key in keys):
+        tensors = {
+            key.removeprefix(DATA_PARALLEL_PREFIX): value
+            for key, value in checkpoint.tensors.items()
+        }
+        checkpoint = dataclasses.replace(checkpoint, tensors=tensors)
+    return checkpoint
+
+
+def _setting_of_keys(keys) -> str | None:
+    """The setting whose official network has keys only it has, or None."""
+    if "fa.0.weight" in keys:
+        return "fully"
+    if "W3.weight" in keys:
+        return "weakly"
+    return None
 
 
 def save_atomically(model: keras.Model, path: str | os.PathLike):
     """Saves ``model`` to a ``.keras`` file via a temporary file and a rename."""
+    with atomic_path(_keras_path(path), suffix=".keras") as temporary:
+        model.save(temporary)
+
+
+def _keras_path(path: str | os.PathLike) -> pathlib.Path:
     path = pathlib.Path(path)
     if path.suffix != ".keras":
-        raise ValueError(f"output must end in .keras; got {path}")
-    with atomic_path(path, suffix=".keras") as temporary:
-        model.save(temporary)
+        raise UsageError(f"the output must end in .keras; got {path}")
+    return path
 
 
 def main(argv):
@@ -187,20 +239,36 @@ def main(argv):
 
     arguments = argv[1:]
     if len(arguments) != 2:
-        raise SystemExit(
-            "usage: python -m ave_tf.convert --setting {fully,weakly} STATE.npz OUT.keras"
+        raise UsageError(
+            "expected two arguments, CHECKPOINT and OUT.keras; usage: python -m ave_tf.convert "
+            "--setting {fully,weakly} PSP_fully.pt psp_fully.keras"
         )
-    state_path, output_path = arguments
+    checkpoint_path, output_path = arguments
+    _keras_path(output_path)
     setting = flags.FLAGS.setting
     config = FullySupervisedConfig() if setting == "fully" else WeaklySupervisedConfig()
     if flags.FLAGS.tau is not None:
-        config = config.replace(tau=parse_tau(flags.FLAGS.tau))
+        try:
+            config = config.replace(tau=parse_tau(flags.FLAGS.tau))
+        except ValueError as error:
+            raise UsageError(f"--tau: {error}") from error
+    checkpoint = read_checkpoint(checkpoint_path)
+    form = "npz" if checkpoint.serialization == "npz" else f"PyTorch {checkpoint.serialization}"
+    print(
+        f"read {len(checkpoint.tensors)} tensors from {checkpoint_path} ({form} format: "
+        f"{checkpoint.contents})"
+    )
     try:
-        model = official_model(read_state_dict(state_path), config)
-        save_atomically(model, output_path)
-    except (StateDictError, ValueError, OSError) as error:
-        print(f"error: {state_path}: {error}", file=sys.stderr)
-        sys.exit(2)
+        model = official_model(checkpoint.tensors, config)
+    except StateDictError as error:
+        found = _setting_of_keys(checkpoint.tensors)
+        hint = (
+            f" (--setting {found}? it has {found}-only keys)"
+            if found not in (None, setting)
+            else ""
+        )
+        raise StateDictError(f"{checkpoint_path}: {error}{hint}") from error
+    save_atomically(model, output_path)
     print(f"wrote {output_path}: the official {setting} network, tau={config.tau}")
 
 
@@ -208,7 +276,10 @@ def _define_flags():
     from absl import flags
 
     flags.DEFINE_enum(
-        "setting", None, ["fully", "weakly"], "Which official network STATE.npz holds."
+        "setting",
+        None,
+        ["fully", "weakly"],
+        "Which official network the checkpoint holds (PSP_fully.pt: fully, PSP_weakly.pt: weakly).",
     )
     flags.DEFINE_string(
         "tau",
@@ -220,7 +291,7 @@ def _define_flags():
 
 
 if __name__ == "__main__":
-    from absl import app
+    from ave_tf import cli  # first: it quiets TensorFlow's start-up before anything loads it
 
     _define_flags()
-    app.run(main)
+    cli.run(main)

@@ -4,7 +4,9 @@ Random official ``state_dict``s (``tests/official_weights.py``) go through the c
 Keras models; their outputs must match ``tests/numpy_reference.py`` — the official forward pass
 written from ``shared/docs/reference.md`` alone — to ``TOLERANCE`` (absolute, float32 model vs
 float64 reference, eval mode), for both settings, batch sizes 1 / 3 / 8 and tau in {defaults, 0,
--inf, +inf} plus exact ties at the threshold (which must be dropped: ``beta > tau``).
+-inf, +inf} plus exact ties at the threshold (which must be dropped: ``beta > tau``). The same
+holds for checkpoints in the authors' ``.pt`` format (``tests/torch_checkpoints/``, written by
+torch) read by the converter without torch.
 
 The first section checks the reference itself (no ``ave_tf`` needed): its LSTM against an
 independently configured ``keras.layers.LSTM``, AVGA against an element-wise loop, gamma's row
@@ -22,10 +24,11 @@ import keras
 import numpy as np
 import pytest
 
-from ave_tf import convert
+from ave_tf import convert, torch_checkpoint
 from ave_tf.config import FullySupervisedConfig, WeaklySupervisedConfig
 from tests import numpy_reference as ref
 from tests import official_weights as weights
+from tests import torch_checkpoint_fixtures as torch_fixtures
 
 TOLERANCE = 1e-5
 # Entries of beta this close to tau (other than exact float32 ties) would make the comparison
@@ -302,29 +305,77 @@ def test_keras_drops_exact_ties(setting, tau):
 
 
 # --------------------------------------------------------------------------------------------
+# The authors' .pt files (torch.save of the whole network, legacy format) through the converter.
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("setting", ["fully", "weakly"])
+def test_pt_checkpoint_converts_to_the_reference_forward_as_its_npz_does(setting, tmp_path):
+    checkpoint = convert.read_checkpoint(torch_fixtures.fixture_path(setting, "module", "legacy"))
+    state = checkpoint.tensors
+    npz = tmp_path / "state.npz"
+    weights.save_state_dict(state, npz)
+    from_npz = convert.read_checkpoint(npz).tensors
+    assert set(from_npz) == set(state)
+    for key, value in state.items():
+        np.testing.assert_array_equal(from_npz[key], value, err_msg=key)
+    tau = DEFAULT_TAU[setting]
+    features = weights.random_features(3, seed=FEATURE_SEED)
+    expected = FORWARD[setting](state, features["audio"], features["visual"], tau)
+    assert_clear_of_threshold(expected, tau)
+    assert 0.05 < (expected["beta_va"] > tau).mean() < 0.95  # thresholding matters here
+    model = convert.official_model(state, CONFIG[setting](), with_internals=True)
+    outputs = model({"audio": features["audio"], "visual": features["visual"]}, training=False)
+    got = {name: keras.ops.convert_to_numpy(value) for name, value in outputs.items()}
+    assert_matches_reference(setting, got, expected)
+
+
+def test_data_parallel_prefix_is_dropped(tmp_path):
+    path = torch_fixtures.fixture_path("weakly", "state_dict", "legacy")
+    assert all(key.startswith("module.") for key in torch_checkpoint.read_checkpoint(path).tensors)
+    assert set(convert.read_checkpoint(path).tensors) == set(weights.state_dict_shapes("weakly"))
+    npz = tmp_path / "prefixed.npz"
+    weights.save_state_dict(
+        {f"module.{key}": value for key, value in official_state("fully").items()}, npz
+    )
+    assert set(convert.read_checkpoint(npz).tensors) == set(official_state("fully"))
+
+
+# --------------------------------------------------------------------------------------------
 # The converter's command line and its errors.
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow  # a fresh Python process importing TensorFlow: ~10-20 s on 2 cores
-def test_command_line_writes_a_reloadable_model(tmp_path):
-    import ave_tf.models  # noqa: F401  (registers the serializable classes)
-
-    tau = 0.12
-    state = official_state("fully")
-    state_path, model_path = tmp_path / "PSP_fully.npz", tmp_path / "psp_fully.keras"
-    weights.save_state_dict(state, state_path)
+def run_converter(*arguments, timeout=300):
+    """``python -m ave_tf.convert ARGUMENTS`` in a fresh process, from the repository root."""
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="3")
-    command = [sys.executable, "-m", "ave_tf.convert", "--setting", "fully", "--tau", str(tau)]
-    result = subprocess.run(
-        [*command, str(state_path), str(model_path)],
+    return subprocess.run(
+        [sys.executable, "-m", "ave_tf.convert", *map(str, arguments)],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
     )
+
+
+@pytest.mark.slow  # a fresh Python process importing TensorFlow: ~10-20 s on 2 cores
+@pytest.mark.parametrize("source", ["npz", "pt"])
+def test_command_line_writes_a_reloadable_model(tmp_path, source):
+    import ave_tf.models  # noqa: F401  (registers the serializable classes)
+
+    tau = 0.12
+    if source == "npz":
+        state = official_state("fully")
+        state_path = tmp_path / "PSP_fully.npz"
+        weights.save_state_dict(state, state_path)
+    else:  # the authors' format: a whole pickled network, PyTorch legacy serialization
+        state_path = torch_fixtures.fixture_path("fully", "module", "legacy")
+        state = torch_fixtures.expected_state_dict("fully")
+    model_path = tmp_path / "psp_fully.keras"
+    result = run_converter("--setting", "fully", "--tau", tau, state_path, model_path)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert f"read 47 tensors from {state_path}" in result.stdout
     model = keras.models.load_model(model_path)
     features = weights.random_features(2, seed=FEATURE_SEED)
     expected = ref.fully_forward(state, features["audio"], features["visual"], tau)
@@ -334,6 +385,49 @@ def test_command_line_writes_a_reloadable_model(tmp_path):
     for name in ("segment_logits", "segment_probabilities", "av_similarity"):
         error = np.abs(got[name] - expected[name]).max()
         assert error <= TOLERANCE, f"reloaded {name}: max |keras - reference| = {error:.3g}"
+
+
+def assert_usage_error(result, *needles):
+    """Exit code 2 and one ``error:`` line, the last on stderr, containing every needle.
+
+    (Where TensorFlow loads, its C++ start-up may print lines of its own before.)"""
+    lines = result.stderr.strip().splitlines()
+    errors = [line for line in lines if line.startswith("error")]
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert errors == lines[-1:] and lines[-1].startswith("error: "), result.stderr[-3000:]
+    for needle in needles:
+        assert str(needle) in lines[-1], lines[-1]
+
+
+@pytest.mark.parametrize("serialization", ["legacy", "zip"])
+def test_command_line_refuses_a_malicious_checkpoint_and_runs_nothing(tmp_path, serialization):
+    marker, output = tmp_path / "marker", tmp_path / "out.keras"
+    evil = torch_fixtures.Call(os.system, f"touch {marker}")
+    path = torch_fixtures.HAND_WRITTEN[serialization](tmp_path / "PSP_fully.pt", evil)
+    result = run_converter("--setting", "fully", path, output)
+    assert_usage_error(result, path, f"{os.system.__module__}.system")
+    assert not marker.exists() and not output.exists()
+
+
+def test_command_line_bad_input_is_one_error_line(tmp_path):
+    truncated = tmp_path / "PSP_fully.pt"
+    data = torch_fixtures.fixture_path("fully", "module", "legacy").read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    output = tmp_path / "out.keras"
+    assert_usage_error(run_converter("--setting", "fully", truncated, output), truncated)
+    assert_usage_error(run_converter("--setting", "fully", truncated), "two arguments")
+    assert_usage_error(run_converter("--setting", "fully", truncated, tmp_path / "x.h5"), ".keras")
+    assert_usage_error(run_converter("--setting", "sideways", truncated, output), "--setting")
+    assert not output.exists()
+
+
+@pytest.mark.slow  # imports TensorFlow to build the network the keys do not fit
+def test_command_line_names_the_setting_a_checkpoint_fits(tmp_path):
+    output = tmp_path / "out.keras"
+    path = torch_fixtures.fixture_path("fully", "module", "legacy")
+    result = run_converter("--setting", "weakly", path, output)
+    assert_usage_error(result, path, "--setting fully")
+    assert not output.exists()
 
 
 def _shapes_in(message):

@@ -30,12 +30,15 @@ values of ``official_weights.random_state_dict`` (as the authors' files have the
 
 import collections
 import pathlib
+import pickle
 import sys
 import types
 import warnings
+import zipfile
 
 import numpy as np
 
+from ave_tf.torch_checkpoint import LEGACY_MAGIC_NUMBER, LEGACY_PROTOCOL_VERSION
 from tests import official_weights as weights
 
 SETTINGS = ("fully", "weakly")
@@ -123,6 +126,45 @@ def expected_tensor_kinds() -> dict[str, np.ndarray]:
     arrays = {name: values for name, (values, _) in TENSOR_KINDS.items()}
     arrays |= {name: view(arrays[base]) for name, (base, view) in TENSOR_VIEWS.items()}
     return arrays
+
+
+# ------------------------------------------------------------------------------------------
+# Hand-written checkpoints (no torch): any object in the legacy or zip layout.
+# ------------------------------------------------------------------------------------------
+
+SYSTEM_INFO = {
+    "protocol_version": LEGACY_PROTOCOL_VERSION,
+    "little_endian": True,
+    "type_sizes": {"short": 2, "int": 4, "long": 4},
+}
+
+
+def legacy_file(path, saved):
+    """``saved`` in the legacy layout (five pickles; no storages), as torch 1.2 frames it."""
+    parts = (LEGACY_MAGIC_NUMBER, LEGACY_PROTOCOL_VERSION, SYSTEM_INFO, saved, [])
+    path.write_bytes(b"".join(pickle.dumps(part, protocol=2) for part in parts))
+    return path
+
+
+def zip_file(path, saved):
+    """``saved`` in the zip layout (``archive/data.pkl``, no storages)."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", pickle.dumps(saved, protocol=2))
+        archive.writestr("archive/byteorder", "little")
+    return path
+
+
+HAND_WRITTEN = {"legacy": legacy_file, "zip": zip_file}
+
+
+class Call:
+    """Pickles as ``function(*args)``, the way a malicious checkpoint runs code on load."""
+
+    def __init__(self, function, *args):
+        self.function, self.args = function, args
+
+    def __reduce__(self):
+        return self.function, self.args
 
 
 # ------------------------------------------------------------------------------------------

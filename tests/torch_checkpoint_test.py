@@ -4,15 +4,14 @@ file asks for.
 The committed files (``tests/torch_checkpoints/``, written by torch with
 ``tests/torch_checkpoint_fixtures.py``) cover the parser without torch; where torch is
 importable, fresh files of both formats are written and read back against ``torch.load``.
-Malicious files are written here with the standard ``pickle`` module: each would create a marker
-file if anything in it ran.
+Malicious files are written with the standard ``pickle`` module (``fixtures.legacy_file`` /
+``zip_file``): each would create a marker file if anything in it ran.
 """
 
 import collections
 import os
 import pickle
 import subprocess
-import zipfile
 
 import numpy as np
 import pytest
@@ -21,30 +20,6 @@ from ave_tf import torch_checkpoint
 from ave_tf.errors import UsageError
 from tests import official_weights as weights
 from tests import torch_checkpoint_fixtures as fixtures
-
-SYSTEM_INFO = {
-    "protocol_version": torch_checkpoint.LEGACY_PROTOCOL_VERSION,
-    "little_endian": True,
-    "type_sizes": {"short": 2, "int": 4, "long": 4},
-}
-
-
-def legacy_file(path, saved):
-    """``saved`` in the legacy layout (five pickles; no storages), as torch 1.2 frames it."""
-    parts = (torch_checkpoint.LEGACY_MAGIC_NUMBER, 1001, SYSTEM_INFO, saved, [])
-    path.write_bytes(b"".join(pickle.dumps(part, protocol=2) for part in parts))
-    return path
-
-
-def zip_file(path, saved):
-    """``saved`` in the zip layout (``archive/data.pkl``, no storages)."""
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("archive/data.pkl", pickle.dumps(saved, protocol=2))
-        archive.writestr("archive/byteorder", "little")
-    return path
-
-
-WRITERS = {"legacy": legacy_file, "zip": zip_file}
 
 
 def assert_one_line_naming(error, path):
@@ -136,16 +111,6 @@ def test_fresh_checkpoints_written_by_torch_read_as_torch_loads_them(tmp_path):
 # --------------------------------------------------------------------------------------------
 
 
-class Call:
-    """Pickles as ``function(*args)``, the way a malicious checkpoint runs code on load."""
-
-    def __init__(self, function, *args):
-        self.function, self.args = function, args
-
-    def __reduce__(self):
-        return self.function, self.args
-
-
 def create_file(path):
     """A function of a non-standard module: the reader sees it as a module class."""
     with open(path, "w") as file:
@@ -163,9 +128,9 @@ class Trap:
 
 
 PAYLOADS = {
-    "os.system": lambda marker: Call(os.system, f"touch {marker}"),
-    "builtins.eval": lambda marker: Call(eval, f"open({str(marker)!r}, 'w')"),
-    "subprocess.call": lambda marker: Call(subprocess.call, ["touch", str(marker)]),
+    "os.system": lambda marker: fixtures.Call(os.system, f"touch {marker}"),
+    "builtins.eval": lambda marker: fixtures.Call(eval, f"open({str(marker)!r}, 'w')"),
+    "subprocess.call": lambda marker: fixtures.Call(subprocess.call, ["touch", str(marker)]),
 }
 
 
@@ -178,7 +143,7 @@ def test_a_pickled_call_is_refused_naming_it_and_nothing_runs(
     marker = tmp_path / "marker"
     call = PAYLOADS[payload](marker)
     saved = call if position == "top level" else collections.OrderedDict(weight=call)
-    path = WRITERS[serialization](tmp_path / "evil.pt", saved)
+    path = fixtures.HAND_WRITTEN[serialization](tmp_path / "evil.pt", saved)
     with pytest.raises(torch_checkpoint.UnsafeCheckpointError) as error:
         torch_checkpoint.read_checkpoint(path)
     assert_one_line_naming(error, path)
@@ -190,8 +155,8 @@ def test_a_pickled_call_is_refused_naming_it_and_nothing_runs(
 @pytest.mark.parametrize("serialization", ["legacy", "zip"])
 def test_a_user_function_with_arguments_is_refused_and_never_runs(tmp_path, serialization):
     marker = tmp_path / "marker"
-    saved = collections.OrderedDict(weight=Call(create_file, str(marker)))
-    path = WRITERS[serialization](tmp_path / "evil.pt", saved)
+    saved = collections.OrderedDict(weight=fixtures.Call(create_file, str(marker)))
+    path = fixtures.HAND_WRITTEN[serialization](tmp_path / "evil.pt", saved)
     with pytest.raises(torch_checkpoint.UnsafeCheckpointError) as error:
         torch_checkpoint.read_checkpoint(path)
     assert_one_line_naming(error, path)
@@ -202,7 +167,7 @@ def test_a_user_function_with_arguments_is_refused_and_never_runs(tmp_path, seri
 @pytest.mark.parametrize("serialization", ["legacy", "zip"])
 def test_a_classes_own_setstate_never_runs(tmp_path, serialization):
     marker = tmp_path / "marker"
-    path = WRITERS[serialization](tmp_path / "trap.pt", Trap(str(marker)))
+    path = fixtures.HAND_WRITTEN[serialization](tmp_path / "trap.pt", Trap(str(marker)))
     with pytest.raises(torch_checkpoint.CheckpointError) as error:
         torch_checkpoint.read_checkpoint(path)
     assert_one_line_naming(error, path)
@@ -252,8 +217,8 @@ def _npz(path):
         (bytes(range(256)), "not a PyTorch checkpoint"),
         (pickle.dumps({"weight": [1.0, 2.0]}, protocol=2), "not a PyTorch checkpoint"),
         (_npz, "not a PyTorch checkpoint"),
-        (lambda path: legacy_file(path, {"epoch": 3}), "not all tensors"),
-        (lambda path: zip_file(path, [1, 2]), "holds a list"),
+        (lambda path: fixtures.legacy_file(path, {"epoch": 3}), "not all tensors"),
+        (lambda path: fixtures.zip_file(path, [1, 2]), "holds a list"),
     ],
     ids=["empty", "text", "bytes", "plain-pickle", "npz", "dict-of-ints", "list"],
 )
