@@ -86,8 +86,17 @@ class Checkpoint:
     contents: str
 
 
+class _Sealed:
+    """Base of the reader's own objects: a pickle cannot change their attributes (BUILD)."""
+
+    def __setstate__(self, state):
+        raise UnsafeCheckpointError(
+            f"refusing to load: the pickle tries to set the attributes of a {type(self).__name__}"
+        )
+
+
 @dataclasses.dataclass(frozen=True)
-class _StorageType:
+class _StorageType(_Sealed):
     name: str
 
     @property
@@ -95,7 +104,7 @@ class _StorageType:
         return _STORAGE_DTYPES[self.name]
 
 
-class _Storage:
+class _Storage(_Sealed):
     """One saved storage: ``numel`` elements of ``storage_type``; bytes attached by the reader."""
 
     def __init__(self, key: str, storage_type: _StorageType, numel: int):
@@ -121,7 +130,7 @@ class _Storage:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Tensor:
+class _Tensor(_Sealed):
     """A tensor as pickled: a view (offset, size, stride, in elements) of a storage."""
 
     storage: _Storage
@@ -143,10 +152,10 @@ class _Tensor:
         if 0 in self.size:
             return np.zeros(self.size, values.dtype)
         last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride, strict=True))
-        if last >= self.storage.numel:
+        if last >= values.size:
             raise CheckpointError(
                 f"{path}: tensor {name!r} (offset {self.offset}, size {self.size}, stride "
-                f"{self.stride}) reaches element {last} of a storage of {self.storage.numel}"
+                f"{self.stride}) reaches element {last} of a storage of {values.size}"
             )
         view = np.lib.stride_tricks.as_strided(
             values[self.offset :],

@@ -12,6 +12,7 @@ import collections
 import os
 import pickle
 import subprocess
+import zipfile
 
 import numpy as np
 import pytest
@@ -242,3 +243,20 @@ def test_unreadable_paths_are_one_line_errors(tmp_path, kind):
     with pytest.raises(torch_checkpoint.CheckpointError) as error:
         torch_checkpoint.read_checkpoint(path)
     assert_one_line_naming(error, path)
+
+
+def test_a_pickle_cannot_rewrite_a_storage_to_read_past_its_bytes(tmp_path):
+    # A storage of 2 float32s (persistent id), then BUILD {"numel": 10**9} on it: were that
+    # accepted, a tensor view could reach past the 8 bytes the file holds.
+    pickled = (
+        b"\x80\x02(X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000"
+        b"X\x03\x00\x00\x00cpuK\x02tQ}X\x05\x00\x00\x00numelJ\x00\xca\x9a\x3bsb."
+    )
+    path = tmp_path / "evil.pt"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", pickled)
+        archive.writestr("archive/data/0", np.ones(2, np.float32).tobytes())
+    with pytest.raises(torch_checkpoint.UnsafeCheckpointError) as error:
+        torch_checkpoint.read_checkpoint(path)
+    assert_one_line_naming(error, path)
+    assert "_Storage" in str(error.value)
