@@ -119,7 +119,7 @@ class _Storage(_Sealed):
         if len(buffer) < self.nbytes:
             raise CheckpointError(
                 f"{path}: truncated: storage {self.key!r} needs {self.nbytes} bytes, "
-                f"the file has {len(buffer)}"
+                f"{len(buffer)} are left"
             )
         self.data = np.frombuffer(buffer, self.storage_type.dtype, count=self.numel)
 
@@ -149,6 +149,8 @@ class _Tensor(_Sealed):
                 f"size {self.size}, stride {self.stride}"
             )
         values = self.storage.values()
+        if not isinstance(values, np.ndarray):
+            raise CheckpointError(f"{path}: tensor {name!r} has no storage bytes")
         if 0 in self.size:
             return np.zeros(self.size, values.dtype)
         last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride, strict=True))
@@ -163,7 +165,12 @@ class _Tensor(_Sealed):
             tuple(s * values.itemsize for s in self.stride),
             writeable=False,
         )
-        return np.array(view, order="C")
+        try:
+            return np.array(view, order="C")
+        except MemoryError:  # e.g. a huge size over stride 0
+            raise CheckpointError(
+                f"{path}: tensor {name!r} of size {self.size} does not fit in memory"
+            ) from None
 
 
 def _rebuild_tensor(storage, storage_offset, size, stride, requires_grad=False, *_hooks):

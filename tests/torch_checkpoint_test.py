@@ -11,6 +11,7 @@ Malicious files are written with the standard ``pickle`` module (``fixtures.lega
 import collections
 import os
 import pickle
+import struct
 import subprocess
 import zipfile
 
@@ -245,18 +246,55 @@ def test_unreadable_paths_are_one_line_errors(tmp_path, kind):
     assert_one_line_naming(error, path)
 
 
-def test_a_pickle_cannot_rewrite_a_storage_to_read_past_its_bytes(tmp_path):
-    # A storage of 2 float32s (persistent id), then BUILD {"numel": 10**9} on it: were that
-    # accepted, a tensor view could reach past the 8 bytes the file holds.
-    pickled = (
-        b"\x80\x02(X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000"
-        b"X\x03\x00\x00\x00cpuK\x02tQ}X\x05\x00\x00\x00numelJ\x00\xca\x9a\x3bsb."
-    )
-    path = tmp_path / "evil.pt"
+def _text(text):
+    return b"X" + struct.pack("<I", len(text)) + text.encode()  # BINUNICODE
+
+
+def _int(number):
+    return b"J" + struct.pack("<i", number)  # BININT
+
+
+# MARK 'storage' GLOBAL torch.FloatStorage '0' 'cpu' 2 TUPLE BINPERSID: a 2-float storage.
+_STORAGE_OPS = (
+    b"(" + _text("storage") + b"ctorch\nFloatStorage\n" + _text("0") + _text("cpu") + _int(2)
+) + b"tQ"
+
+
+def _zip_with_storage(path, pickled):
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("archive/data.pkl", pickled)
         archive.writestr("archive/data/0", np.ones(2, np.float32).tobytes())
+    return path
+
+
+def test_a_pickle_cannot_rewrite_a_storage_to_read_past_its_bytes(tmp_path):
+    # The storage, then BUILD {"numel": 10**9} on it: were that accepted, a tensor view could
+    # reach past the 8 bytes the file holds.
+    pickled = b"\x80\x02" + _STORAGE_OPS + b"}" + _text("numel") + _int(10**9) + b"sb."
+    path = _zip_with_storage(tmp_path / "evil.pt", pickled)
     with pytest.raises(torch_checkpoint.UnsafeCheckpointError) as error:
         torch_checkpoint.read_checkpoint(path)
     assert_one_line_naming(error, path)
     assert "_Storage" in str(error.value)
+
+
+def test_a_huge_view_of_a_small_storage_is_a_one_line_error(tmp_path):
+    # {"w": _rebuild_tensor_v2(storage, 0, (10**7, 10**7), (0, 0), False)}: 400 TB over
+    # stride 0, inside the storage's bounds.
+    tensor = (
+        b"ctorch._utils\n_rebuild_tensor_v2\n("
+        + _STORAGE_OPS
+        + _int(0)
+        + _int(10**7)
+        + _int(10**7)
+        + b"\x86"  # TUPLE2
+        + _int(0)
+        + _int(0)
+        + b"\x86\x89tR"  # TUPLE2, False, TUPLE, REDUCE
+    )
+    pickled = b"\x80\x02}" + _text("w") + tensor + b"s."
+    path = _zip_with_storage(tmp_path / "huge.pt", pickled)
+    with pytest.raises(torch_checkpoint.CheckpointError) as error:
+        torch_checkpoint.read_checkpoint(path)
+    assert_one_line_naming(error, path)
+    assert "does not fit in memory" in str(error.value)
