@@ -17,12 +17,13 @@ and ``_buffers`` of nested module objects (``_modules``); ``state_dict`` names t
 
 Security: the pickles are read by `_RestrictedUnpickler`, whose ``find_class`` resolves only
 ``collections.OrderedDict``, ``builtins.set``, torch's tensor/parameter rebuild functions and
-storage types (reimplemented here with NumPy). Module classes (``torch.nn.modules.*``,
-``torch.nn.backends.*`` and classes of the model's own code, e.g. ``fully_model.psp_net``) become
-inert attribute holders: no ``__init__``, ``__setstate__`` or ``__reduce__`` of theirs exists here
-to run, and calling one with arguments is refused. Any other name (``os.system``,
-``builtins.eval``, ``subprocess.Popen``, other ``torch`` functions) stops the read with
-`UnsafeCheckpointError` naming it, before anything is called.
+storage types (reimplemented here with NumPy; every view is checked against its storage's
+bytes). Module classes (``torch.nn.modules.*``, what old PyTorch pickled with them such as
+``torch.nn.backends.thnn``, and classes of any non-standard-library module: the model's own code,
+e.g. ``fully_model.psp_net``) become inert attribute holders: no ``__init__``, ``__setstate__``
+or ``__reduce__`` of theirs exists here to run, and calling one with arguments is refused. Any
+other name (``os.system``, ``builtins.eval``, ``subprocess.Popen``, other ``torch`` functions)
+stops the read with `UnsafeCheckpointError` naming it, before anything is called.
 """
 
 import _compat_pickle
@@ -59,8 +60,14 @@ _STORAGE_DTYPES = {
 }
 # Packages whose names are never module classes of a model: refused unless listed above.
 _NEVER_MODULE_CLASSES = set(sys.stdlib_module_names) | {"torch"}
-# Parts of torch whose classes are modules (or, in PyTorch <= 1.2, the module's ``_backend``).
-_TORCH_MODULE_PACKAGES = ("torch.nn.modules.", "torch.nn.parallel.", "torch.nn.backends.")
+# Parts of torch whose names a pickled network holds: module classes, and what old PyTorch
+# pickled with them (every module's ``_backend``, <= 1.2; cuDNN RNNs' ``Unserializable``).
+_TORCH_MODULE_PACKAGES = (
+    "torch.nn.modules.",
+    "torch.nn.parallel.",
+    "torch.nn.backends.",
+    "torch.backends.cudnn.rnn.",
+)
 
 
 class CheckpointError(UsageError):

@@ -5,7 +5,7 @@ The committed files in ``tests/torch_checkpoints/`` were written by torch (2.13,
 this module::
 
     python3 -m venv /tmp/torchvenv
-    /tmp/torchvenv/bin/pip install torch numpy
+    /tmp/torchvenv/bin/pip install torch numpy  # a CPU wheel is enough
     /tmp/torchvenv/bin/python -m tests.torch_checkpoint_fixtures tests/torch_checkpoints
 
 Each PSP file holds every key of the official ``state_dict`` (``tests/official_weights.py``)
@@ -26,6 +26,9 @@ a matrix ``W`` (out, in) is ``storage[offset + 2 i + j]``, so the files also tes
 offsets, strides and shared storages. ``layout="contiguous"`` writes ordinary tensors with the
 values of ``official_weights.random_state_dict`` (as the authors' files have them).
 ``tensor_kinds_*.pt`` hold one small tensor of every dtype and view kind (``TENSOR_KINDS``).
+
+``legacy_file`` / ``zip_file`` frame any object in either layout with the standard ``pickle``
+module (no torch), to write hostile files.
 """
 
 import collections
