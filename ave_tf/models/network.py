@@ -131,7 +131,8 @@ INTERNALS = (
     "audio_psp",
     "visual_psp",
 )
-"""Names of the intermediate tensors ``expose_internals`` adds as outputs."""
+"""Names of the intermediate tensors ``expose_internals`` adds as outputs (AVEL networks, which
+have no PSP, get the first four)."""
 
 
 def expose_internals(model: keras.Model) -> keras.Model:
