@@ -148,16 +148,27 @@ def load_official_weights(model: keras.Model, state_dict: Mapping[str, np.ndarra
         StateDictError: a key the network needs is missing, a key is unknown (neither used nor
             one of the official unused ones), or a value has the wrong shape or is not finite.
     """
-    assignments = list(_assignments(model, setting))
+    ignorable = UNUSED_KEYS[setting] | ({"W3.weight"} if setting == "weakly" else set())
+    assign_state_dict(list(_assignments(model, setting)), state_dict, ignorable, setting)
+
+
+def assign_state_dict(
+    assignments: list[_Assignment],
+    state_dict: Mapping[str, np.ndarray],
+    ignorable: set[str],
+    network: str,
+):
+    """Checks ``state_dict`` against ``assignments`` (missing, unknown, shape, finite), then
+    assigns every variable. ``ignorable`` keys may be present unused; ``network`` names the
+    network in the unknown-key error."""
     needed = {key for assignment in assignments for key in assignment.keys}
     missing = sorted(needed - set(state_dict))
     if missing:
         raise StateDictError(f"missing key {missing[0]!r} (all missing: {missing})")
-    ignorable = UNUSED_KEYS[setting] | ({"W3.weight"} if setting == "weakly" else set())
     unknown = sorted(set(state_dict) - needed - ignorable)
     if unknown:
         raise StateDictError(
-            f"unknown key {unknown[0]!r} for the {setting} network (all: {unknown})"
+            f"unknown key {unknown[0]!r} for the {network} network (all: {unknown})"
         )
     for assignment in assignments:
         values = []

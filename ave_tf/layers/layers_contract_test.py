@@ -7,6 +7,7 @@ from ave_tf.layers import (
     PositiveSamplePropagation,
     SegmentCosineSimilarity,
     SegmentSelfAttention,
+    SymmetricSelfAttention,
     WeightingBranch,
 )
 from ave_tf.testing.layer_harness import check_layer_contract
@@ -39,6 +40,7 @@ CASES = {
         {"num_heads": 2, "dropout": 0.1},
         {"x": (10, 8)},
     ),
+    "symmetric_self_attention": (SymmetricSelfAttention, {"epsilon": 1e-6}, {"x": (10, 8)}),
     "cosine": (SegmentCosineSimilarity, {"epsilon": 1e-6}, {"visual": (10, 8), "audio": (10, 8)}),
 }
 WEIGHTLESS = {"cosine"}

@@ -100,20 +100,34 @@ def test_one_fit_step(setting, jit_compile):
     "config",
     [
         FullySupervisedConfig(tau="off"),
-        FullySupervisedConfig(tau=-math.inf, self_attention=True, self_attention_heads=2),
+        FullySupervisedConfig(tau=-math.inf, self_attention="transformer", self_attention_heads=2),
+        WeaklySupervisedConfig(self_attention="official"),
         FullySupervisedConfig(avps_weight=0.0, avga_broadcast="channel", inclusive_threshold=True),
         WeaklySupervisedConfig(weighting_branch=False, renormalize=True),
         WeaklySupervisedConfig(weighting_relu=False, tau=0.0),
     ],
-    ids=["wo_psp", "asp_sapsp", "no_avps_paper", "no_weighting", "paper_weighting"],
+    ids=[
+        "wo_psp",
+        "asp_sapsp",
+        "official_sapsp",
+        "no_avps_paper",
+        "no_weighting",
+        "paper_weighting",
+    ],
 )
 def test_variants_build_and_run(config):
     model = model_for_config(config, with_internals=True)
     outputs = model.predict(random_batch(2)[0], verbose=0)
     if math.isinf(config.tau) and config.tau > 0:
         assert not outputs["gamma_va"].any()
-    if config.self_attention:
-        assert any(layer.name == "audio_self_attention" for layer in model.layers)
+    if config.self_attention != "off":
+        block = model.get_layer("audio_self_attention").__class__.__name__
+        assert (
+            block
+            == {"official": "SymmetricSelfAttention", "transformer": "SegmentSelfAttention"}[
+                config.self_attention
+            ]
+        )
     assert all(np.isfinite(value).all() for value in outputs.values())
 
 

@@ -1,4 +1,4 @@
-"""The parts both PSP networks share: AVGA, Bi-LSTMs, PSP, classifier, internals.
+"""The parts the PSP networks (and, for AVGA and the Bi-LSTMs, AVEL) share.
 
 Layer names are fixed: ``ave_tf.convert`` maps the official ``state_dict`` onto them and
 ``expose_internals`` finds intermediate tensors by them.
@@ -13,6 +13,7 @@ from ave_tf.layers import (
     AudioGuidedVisualAttention,
     PositiveSamplePropagation,
     SegmentSelfAttention,
+    SymmetricSelfAttention,
 )
 
 AVGA_UNITS = 512
@@ -68,6 +69,13 @@ def attend(config: PSPConfig, audio, visual):
     return attended
 
 
+def _self_attention(config: PSPConfig, name: str) -> keras.layers.Layer:
+    """The SAPSP block ``config.self_attention`` names ("official" or "transformer")."""
+    if config.self_attention == "official":
+        return SymmetricSelfAttention(config.epsilon, name=name)
+    return SegmentSelfAttention(config.self_attention_heads, name=name)
+
+
 def propagate(config: PSPConfig, audio, visual, *, output_projection: bool):
     """Optional self-attention, the two Bi-LSTMs, then PSP.
 
@@ -80,13 +88,9 @@ def propagate(config: PSPConfig, audio, visual, *, output_projection: bool):
     Returns:
         PSP's output dict (see ``PositiveSamplePropagation``).
     """
-    if config.self_attention:
-        audio = SegmentSelfAttention(config.self_attention_heads, name="audio_self_attention")(
-            audio
-        )
-        visual = SegmentSelfAttention(config.self_attention_heads, name="visual_self_attention")(
-            visual
-        )
+    if config.self_attention != "off":
+        audio = _self_attention(config, "audio_self_attention")(audio)
+        visual = _self_attention(config, "visual_self_attention")(visual)
     audio = bidirectional_lstm(config.lstm_units, "audio_lstm")(audio)
     visual = bidirectional_lstm(config.lstm_units, "visual_lstm")(visual)
     return PositiveSamplePropagation(
@@ -127,36 +131,39 @@ INTERNALS = (
     "audio_psp",
     "visual_psp",
 )
-"""Names of the intermediate tensors ``expose_internals`` adds as outputs."""
+"""Names of the intermediate tensors ``expose_internals`` adds as outputs (AVEL networks, which
+have no PSP, get the first four)."""
 
 
 def expose_internals(model: keras.Model) -> keras.Model:
     """The same network (shared layers and weights) with the intermediate tensors as outputs.
 
-    Works on a freshly built model and on one loaded from a ``.keras`` file.
+    Works on a freshly built model and on one loaded from a ``.keras`` file, PSP or AVEL.
 
     Returns:
         A model whose output dict adds: ``visual_attention`` (batch, 10, 49),
-        ``visual_attended`` (batch, 10, 512), ``audio_lstm`` / ``visual_lstm`` (batch, 10, 256),
-        ``beta_va`` / ``beta_av`` / ``gamma_va`` / ``gamma_av`` (batch, 10, 10) and
-        ``audio_psp`` / ``visual_psp`` (batch, 10, 256).
+        ``visual_attended`` (batch, 10, 512), ``audio_lstm`` / ``visual_lstm`` (batch, 10, 256)
+        and, for PSP networks only, ``beta_va`` / ``beta_av`` / ``gamma_va`` / ``gamma_av``
+        (batch, 10, 10) and ``audio_psp`` / ``visual_psp`` (batch, 10, 256).
     """
     attended, attention = model.get_layer("avga").output
-    psp_layer = model.get_layer("psp")
-    psp = psp_layer.output
-    if not isinstance(psp, dict):  # functional graphs hand back dict outputs flattened
-        structure = {key: 0 for key in PositiveSamplePropagation.OUTPUT_KEYS}
-        psp = keras.tree.pack_sequence_as(structure, psp)
     internals = {
         "visual_attention": attention,
         "visual_attended": attended,
         "audio_lstm": model.get_layer("audio_lstm").output,
         "visual_lstm": model.get_layer("visual_lstm").output,
-        "beta_va": psp["beta_va"],
-        "beta_av": psp["beta_av"],
-        "gamma_va": psp["gamma_va"],
-        "gamma_av": psp["gamma_av"],
-        "audio_psp": psp["audio"],
-        "visual_psp": psp["visual"],
     }
+    if any(layer.name == "psp" for layer in model.layers):
+        psp = model.get_layer("psp").output
+        if not isinstance(psp, dict):  # functional graphs hand back dict outputs flattened
+            structure = {key: 0 for key in PositiveSamplePropagation.OUTPUT_KEYS}
+            psp = keras.tree.pack_sequence_as(structure, psp)
+        internals |= {
+            "beta_va": psp["beta_va"],
+            "beta_av": psp["beta_av"],
+            "gamma_va": psp["gamma_va"],
+            "gamma_av": psp["gamma_av"],
+            "audio_psp": psp["audio"],
+            "visual_psp": psp["visual"],
+        }
     return keras.Model(model.input, {**model.output, **internals}, name=model.name)

@@ -1,14 +1,18 @@
-"""Losses, loss weights and metrics to compile either PSP network with."""
+"""Losses, loss weights and metrics to compile the PSP and AVEL networks with."""
 
 import keras
 
-from ave_tf.config import FullySupervisedConfig, PSPConfig, WeaklySupervisedConfig
+from ave_tf.config import AVELConfig, PSPConfig
 from ave_tf.losses import AVPSLoss, VideoBinaryCrossentropy
 from ave_tf.metrics import SegmentAccuracy
 
 
-def training_objectives(config: PSPConfig) -> tuple[dict, dict, dict]:
+def training_objectives(config: PSPConfig | AVELConfig) -> tuple[dict, dict, dict]:
     """``(losses, loss_weights, metrics)`` keyed by output name, for ``model.compile``.
+
+    PSP and AVEL get the same objectives (the PSP authors' recipe, with which they trained
+    AVEL for the paper's Table 2; ``att_Net``'s own scripts use a multi-label soft-margin loss
+    on softmax outputs instead).
 
     Fully supervised: cross-entropy on ``segment_logits`` (mean over batch * 10 segments) plus
     ``avps_weight`` * AVPS on ``av_similarity`` (dropped when the weight is 0); targets
@@ -17,7 +21,9 @@ def training_objectives(config: PSPConfig) -> tuple[dict, dict, dict]:
     Both report ``segment_accuracy`` on ``segment_logits``.
     """
     metrics = {"segment_logits": [SegmentAccuracy()]}
-    if isinstance(config, FullySupervisedConfig):
+    if not isinstance(config, PSPConfig | AVELConfig):
+        raise TypeError(f"config must be a PSP or AVEL config; got {type(config).__name__}")
+    if config.SETTING == "fully":
         losses = {
             "segment_logits": keras.losses.SparseCategoricalCrossentropy(
                 from_logits=True, name="cross_entropy"
@@ -28,18 +34,14 @@ def training_objectives(config: PSPConfig) -> tuple[dict, dict, dict]:
             losses["av_similarity"] = AVPSLoss(config.epsilon)
             weights["av_similarity"] = config.avps_weight
         return losses, weights, metrics
-    if isinstance(config, WeaklySupervisedConfig):
-        return (
-            {"video_probabilities": VideoBinaryCrossentropy()},
-            {"video_probabilities": 1.0},
-            metrics,
-        )
-    raise TypeError(
-        f"config must be a Fully- or WeaklySupervisedConfig; got {type(config).__name__}"
+    return (
+        {"video_probabilities": VideoBinaryCrossentropy()},
+        {"video_probabilities": 1.0},
+        metrics,
     )
 
 
-def training_view(model: keras.Model, config: PSPConfig) -> keras.Model:
+def training_view(model: keras.Model, config: PSPConfig | AVELConfig) -> keras.Model:
     """``model``'s layers and weights with only the outputs ``training_objectives`` targets.
 
     Keras 3.15 ``fit`` with dict outputs and dict metrics looks up a target for EVERY output
