@@ -24,21 +24,21 @@ import keras
 import numpy as np
 
 from ave_tf.config import AVELConfig
-from ave_tf.convert import _Assignment, _linear, _lstm, assign_state_dict
+from ave_tf.convert import Assignment, assign_state_dict, linear_assignments, lstm_assignments
 from ave_tf.models import model_for_config
 
 
-def _assignments(model: keras.Model) -> Iterator[_Assignment]:
+def _assignments(model: keras.Model) -> Iterator[Assignment]:
     """Every Keras variable of an AVEL ``model`` with the ``att_Net`` key(s) it comes from."""
     avga = model.get_layer("avga")
     for name in ("affine_video", "affine_audio", "affine_v", "affine_g", "affine_h"):
-        yield from _linear(getattr(avga, name), name)
-    yield from _lstm(model.get_layer("audio_lstm"), "lstm_audio")
-    yield from _lstm(model.get_layer("visual_lstm"), "lstm_video")
-    yield from _linear(model.get_layer("classifier_hidden"), "L1")
-    yield from _linear(model.get_layer("classifier_output"), "L2")
+        yield from linear_assignments(getattr(avga, name), name)
+    yield from lstm_assignments(model.get_layer("audio_lstm"), "lstm_audio")
+    yield from lstm_assignments(model.get_layer("visual_lstm"), "lstm_video")
+    yield from linear_assignments(model.get_layer("classifier_hidden"), "L1")
+    yield from linear_assignments(model.get_layer("classifier_output"), "L2")
     if any(layer.name == "weighting_branch" for layer in model.layers):
-        yield from _linear(model.get_layer("weighting_branch").projection, "W3")
+        yield from linear_assignments(model.get_layer("weighting_branch").projection, "W3")
 
 
 def load_att_net_weights(model: keras.Model, state_dict: Mapping[str, np.ndarray]) -> None:

@@ -4,15 +4,21 @@ Import this module first in an entry point (before TensorFlow) and only there; l
 never imports it (it raises `ave_tf.errors.UsageError`):
 
 - Quiet start-up: TensorFlow's C++ log lines (oneDNN banners, ``auto_shard``,
-  ``GeneratorDatasetOp`` warnings) are hidden unless ``--verbosity`` (absl's flag, also ``-v``)
-  asks for INFO or more, or ``TF_CPP_MIN_LOG_LEVEL`` is already set. oneDNN stays on.
+  ``GeneratorDatasetOp`` warnings, and the ``absl::InitializeLog`` / ``cudart_stub`` lines its
+  import writes straight to file descriptor 2) are hidden unless ``--verbosity`` (absl's flag,
+  also ``-v``) asks for INFO or more, or ``TF_CPP_MIN_LOG_LEVEL`` is already set. oneDNN stays
+  on. TensorFlow is still imported only when the program first needs it.
 - Bad input (`UsageError`, absl's ``app.UsageError``, a flag error) ends the program with one
   ``error: ...`` line on stderr and exit code 2, before anything is written.
 - Ctrl-C ends with one line instead of a traceback (exit code 130).
 """
 
+import contextlib
+import importlib.abc
+import importlib.util
 import os
 import sys
+import tempfile
 
 from ave_tf.errors import UsageError
 
@@ -35,8 +41,56 @@ def _requested_verbosity(argv) -> int:
         return -1
 
 
-# TensorFlow reads this once, when it is imported: it must be set before that.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if _requested_verbosity(sys.argv) >= 0 else "3")
+@contextlib.contextmanager
+def _stderr_held_back():
+    """Holds back what is written to file descriptor 2; replays it if the block raises."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            os.write(2, held.read())
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Imports ``tensorflow`` (whenever that first happens) with fd 2 held back.
+
+    TensorFlow's native libraries log a few lines at load time through absl before its
+    logging is set up, which ``TF_CPP_MIN_LOG_LEVEL`` does not reach.
+    """
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def quiet_exec_module(module):
+            with _stderr_held_back():
+                exec_module(module)
+
+        spec.loader.exec_module = quiet_exec_module
+        return spec
+
+
+if _requested_verbosity(sys.argv) >= 0:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
+else:
+    # TensorFlow reads this once, when it is imported: it must be set before that.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" not in sys.modules:
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
 
 
 def parse_flags(argv):

@@ -66,7 +66,7 @@ class StateDictError(UsageError, ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
-class _Assignment:
+class Assignment:
     """One Keras variable and the official parameters it is computed from."""
 
     variable: keras.Variable
@@ -75,21 +75,26 @@ class _Assignment:
     official_shape: tuple[int, ...]
 
 
-def _transposed(variable, key) -> _Assignment:
-    return _Assignment(variable, (key,), np.transpose, tuple(reversed(variable.shape)))
+def _transposed(variable, key) -> Assignment:
+    return Assignment(variable, (key,), np.transpose, tuple(reversed(variable.shape)))
 
 
-def _same(variable, key) -> _Assignment:
-    return _Assignment(variable, (key,), np.asarray, tuple(variable.shape))
+def _same(variable, key) -> Assignment:
+    return Assignment(variable, (key,), np.asarray, tuple(variable.shape))
 
 
-def _linear(dense, key: str) -> Iterator[_Assignment]:
+def linear_assignments(dense, key: str) -> Iterator[Assignment]:
+    """A ``keras.layers.Dense`` from torch ``nn.Linear`` ``<key>.weight`` (transposed) and bias."""
     yield _transposed(dense.kernel, f"{key}.weight")
     if dense.use_bias:
         yield _same(dense.bias, f"{key}.bias")
 
 
-def _lstm(bidirectional, key: str) -> Iterator[_Assignment]:
+def lstm_assignments(bidirectional, key: str) -> Iterator[Assignment]:
+    """A bidirectional Keras LSTM from a one-layer bidirectional torch ``nn.LSTM`` ``<key>``.
+
+    Both gate orders are (input, forget, cell, output); torch's two biases are summed.
+    """
     for direction, suffix in (
         (bidirectional.forward_layer, ""),
         (bidirectional.backward_layer, "_reverse"),
@@ -98,36 +103,40 @@ def _lstm(bidirectional, key: str) -> Iterator[_Assignment]:
         yield _transposed(cell.kernel, f"{key}.weight_ih_l0{suffix}")
         yield _transposed(cell.recurrent_kernel, f"{key}.weight_hh_l0{suffix}")
         keys = (f"{key}.bias_ih_l0{suffix}", f"{key}.bias_hh_l0{suffix}")
-        yield _Assignment(cell.bias, keys, np.add, tuple(cell.bias.shape))
+        yield Assignment(cell.bias, keys, np.add, tuple(cell.bias.shape))
 
 
-def _assignments(model: keras.Model, setting: str) -> Iterator[_Assignment]:
+def _assignments(model: keras.Model, setting: str) -> Iterator[Assignment]:
     """Every Keras variable of ``model`` with the official key(s) it comes from."""
     if any(layer.name.endswith("self_attention") for layer in model.layers):
         raise StateDictError("the official networks have no self-attention block (SAPSP)")
     avga = model.get_layer("avga")
     for name in ("affine_video", "affine_audio", "affine_v", "affine_g", "affine_h"):
-        yield from _linear(getattr(avga, name), f"attention.{name}")
-    yield from _lstm(model.get_layer("audio_lstm"), "lstm_a_v.lstm_audio")
-    yield from _lstm(model.get_layer("visual_lstm"), "lstm_a_v.lstm_video")
+        yield from linear_assignments(getattr(avga, name), f"attention.{name}")
+    yield from lstm_assignments(model.get_layer("audio_lstm"), "lstm_a_v.lstm_audio")
+    yield from lstm_assignments(model.get_layer("visual_lstm"), "lstm_a_v.lstm_video")
     psp = model.get_layer("psp")
     # The paper's W1v, W1a, W2a, W2v, W3 are the official v_L2, a_L1, a_L2, v_L1, *_fc.
     official = {"w1_visual": "v_L2", "w1_audio": "a_L1", "w2_audio": "a_L2", "w2_visual": "v_L1"}
     official |= {"w3_visual": "v_fc", "w3_audio": "a_fc"}
     for name, dense in psp.projections.items():
-        yield from _linear(dense, f"psp.{official[name]}")
+        yield from linear_assignments(dense, f"psp.{official[name]}")
     yield _same(psp.layer_norm.gamma, "psp.layer_norm.weight")
     yield _same(psp.layer_norm.beta, "psp.layer_norm.bias")
-    yield from _linear(model.get_layer("classifier_hidden"), "L1")
-    yield from _linear(model.get_layer("classifier_output"), "L2")
+    yield from linear_assignments(model.get_layer("classifier_hidden"), "L1")
+    yield from linear_assignments(model.get_layer("classifier_output"), "L2")
     if setting == "fully":
         for index in (1, 2):
-            yield from _linear(model.get_layer(f"audio_projection_{index}"), f"fa.{index - 1}")
-            yield from _linear(model.get_layer(f"visual_projection_{index}"), f"fv.{index - 1}")
+            yield from linear_assignments(
+                model.get_layer(f"audio_projection_{index}"), f"fa.{index - 1}"
+            )
+            yield from linear_assignments(
+                model.get_layer(f"visual_projection_{index}"), f"fv.{index - 1}"
+            )
     else:
-        yield from _linear(model.get_layer("visual_projection"), "linear_v")
+        yield from linear_assignments(model.get_layer("visual_projection"), "linear_v")
         if any(layer.name == "weighting_branch" for layer in model.layers):
-            yield from _linear(model.get_layer("weighting_branch").projection, "W3")
+            yield from linear_assignments(model.get_layer("weighting_branch").projection, "W3")
 
 
 def setting_of(config: PSPConfig) -> str:
@@ -153,7 +162,7 @@ def load_official_weights(model: keras.Model, state_dict: Mapping[str, np.ndarra
 
 
 def assign_state_dict(
-    assignments: list[_Assignment],
+    assignments: list[Assignment],
     state_dict: Mapping[str, np.ndarray],
     ignorable: set[str],
     network: str,
