@@ -32,24 +32,13 @@ import tensorflow as tf
 
 from ave_tf import ave
 from ave_tf.atomic_files import write_text_atomic
+from ave_tf.predictors import saved_model_versions
 
 SIGNATURE_NAME = "serving_default"
 CLASS_NAMES_ASSET = "class_names.txt"
 MODELS_CONFIG = "models.config"
 DEFAULT_CONFIG_BASE_PATH = "/models"
 """Where `models.config` says the models live: the mount point of the `docker run` command."""
-
-
-def saved_model_versions(model_dir: str | os.PathLike) -> list[int]:
-    """Sorted integer versions under `model_dir` that hold a complete SavedModel."""
-    model_dir = pathlib.Path(model_dir)
-    if not model_dir.is_dir():
-        return []
-    versions = []
-    for child in model_dir.iterdir():
-        if child.name.isdigit() and (child / "saved_model.pb").is_file():
-            versions.append(int(child.name))
-    return sorted(versions)
 
 
 def _next_version(model_dir: pathlib.Path) -> int:

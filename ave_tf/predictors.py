@@ -36,11 +36,22 @@ def is_saved_model(path) -> bool:
     return (pathlib.Path(path) / "saved_model.pb").is_file()
 
 
+def saved_model_versions(model_dir) -> list[int]:
+    """Sorted integer versions under ``model_dir`` that hold a complete SavedModel (also
+    ``ave_tf.export.saved_model_versions``)."""
+    model_dir = pathlib.Path(model_dir)
+    if not model_dir.is_dir():
+        return []
+    return sorted(
+        int(child.name)
+        for child in model_dir.iterdir()
+        if child.name.isdigit() and is_saved_model(child)
+    )
+
+
 def resolve_model_path(path) -> pathlib.Path:
     """The ``.keras`` file or SavedModel folder that ``path`` names; for a versioned export
     root, its newest complete version."""
-    from ave_tf.export import saved_model_versions
-
     path = pathlib.Path(path)
     if (path.suffix == KERAS_SUFFIX and path.is_file()) or is_saved_model(path):
         return path
@@ -103,12 +114,12 @@ def serving_signature(loaded, path):
 
 def load_predictor(path) -> Predictor:
     """A function ``{"audio", "visual"} -> serving outputs`` for the model at ``path``."""
+    path = resolve_model_path(path)  # before TensorFlow loads: a wrong path fails fast
     import tensorflow as tf
 
     from ave_tf.export import serving_function, serving_inputs
     from ave_tf.serving.client import check_inputs
 
-    path = resolve_model_path(path)
     if path.suffix == KERAS_SUFFIX and path.is_file():
         serve = tf.function(serving_function(load_keras_model(path)), serving_inputs())
     else:
