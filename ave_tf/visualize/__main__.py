@@ -33,7 +33,10 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_bool("svg", False, "Also write an SVG next to every PNG.", flag_values=f)
     flags.DEFINE_integer("dpi", 100, "Pixels per inch of the PNGs.", flag_values=f)
     flags.DEFINE_string(
-        "model", None, "A .keras model (timeline: or a SavedModel folder).", flag_values=f
+        "model",
+        None,
+        "A .keras model (timeline: also a SavedModel folder or an export root).",
+        flag_values=f,
     )
     flags.DEFINE_string(
         "features",
