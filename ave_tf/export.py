@@ -32,6 +32,7 @@ import tensorflow as tf
 
 from ave_tf import ave
 from ave_tf.atomic_files import write_text_atomic
+from ave_tf.predictors import saved_model_versions
 
 SIGNATURE_NAME = "serving_default"
 CLASS_NAMES_ASSET = "class_names.txt"
@@ -40,25 +41,23 @@ DEFAULT_CONFIG_BASE_PATH = "/models"
 """Where `models.config` says the models live: the mount point of the `docker run` command."""
 
 
-def saved_model_versions(model_dir: str | os.PathLike) -> list[int]:
-    """Sorted integer versions under `model_dir` that hold a complete SavedModel."""
-    model_dir = pathlib.Path(model_dir)
-    if not model_dir.is_dir():
-        return []
-    versions = []
-    for child in model_dir.iterdir():
-        if child.name.isdigit() and (child / "saved_model.pb").is_file():
-            versions.append(int(child.name))
-    return sorted(versions)
-
-
 def _next_version(model_dir: pathlib.Path) -> int:
     taken = [int(c.name) for c in model_dir.iterdir() if c.name.isdigit()]
     return max(taken, default=0) + 1
 
 
-def _serving_function(model: keras.Model):
-    """The signature's function: model outputs plus the derived decisions."""
+def serving_inputs() -> list[tf.TensorSpec]:
+    """The signature's inputs: ``audio`` (batch, 10, 128) and ``visual`` (batch, 10, 7, 7, 512)."""
+    return [
+        tf.TensorSpec((None, ave.NUM_SEGMENTS, ave.AUDIO_DIM), tf.float32, name="audio"),
+        tf.TensorSpec((None, ave.NUM_SEGMENTS, *ave.VISUAL_SHAPE), tf.float32, name="visual"),
+    ]
+
+
+def serving_function(model: keras.Model):
+    """``serve(audio, visual) -> outputs``: the model's probabilities plus the decisions
+    derived from them (see the module docstring). The SavedModel signature wraps it, and
+    ``ave_tf.predictors`` runs it on a ``.keras`` model, so both give the same outputs."""
     class_names = tf.constant(ave.CLASS_NAMES)
 
     def serve(audio, visual):
@@ -83,12 +82,7 @@ def _write_saved_model(model: keras.Model, path: pathlib.Path) -> None:
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(
-        name=SIGNATURE_NAME,
-        fn=_serving_function(model),
-        input_signature=[
-            tf.TensorSpec((None, ave.NUM_SEGMENTS, ave.AUDIO_DIM), tf.float32, name="audio"),
-            tf.TensorSpec((None, ave.NUM_SEGMENTS, *ave.VISUAL_SHAPE), tf.float32, name="visual"),
-        ],
+        name=SIGNATURE_NAME, fn=serving_function(model), input_signature=serving_inputs()
     )
     archive.write_out(str(path), verbose=False)
     assets = path / "assets"

@@ -4,23 +4,23 @@
     python -m ave_tf.predict --local saved_models/psp_fully --tfds tfds_ave/synthetic:test[:8]
     # video_0001: Church bell from 0 s to 6 s (confidence 0.91)
 
-FILE is an `.npz` or `.h5` holding `audio` (N, 10, 128) and `visual` (N, 10, 7, 7, 512) (a
-single video may drop the leading N) and optionally `video_id` (N,) strings. `--tfds
-tfds_ave/<config>:<split>` reads a split of the project's TFDS dataset instead. `--json_output`
-writes every video's classes, events and video category as JSON.
+FILE is an `.npz` or `.h5` features file (`ave_tf.videos`: `audio` (N, 10, 128) and `visual`
+(N, 10, 7, 7, 512), a single video may drop the leading N, optionally `video_ids` (N,)
+strings). `--tfds tfds_ave/<config>:<split>` reads a split of the project's TFDS dataset
+instead. `--local` takes a `.keras` file, a SavedModel folder or a versioned export root
+(`ave_tf.predictors`). `--json_output` writes every video's classes, events and video category
+as JSON. Bad input (file, split, model, a server's error answer): one `error:` line, exit 2.
 """
 
-import os
-import pathlib
-import sys
+from ave_tf import cli  # noqa: I001  (first: quiets TensorFlow before anything imports it)
 
-import numpy as np
-from absl import app, flags
+from absl import flags
 
 from ave_tf.atomic_files import write_json_atomic
+from ave_tf.errors import UsageError
 from ave_tf.events import format_timeline, segment_events
 from ave_tf.serving import rest_api
-from ave_tf.serving.client import Prediction, ServingClient, ServingError, check_inputs
+from ave_tf.serving.client import Prediction, ServingClient, ServingError
 
 FLAGS = flags.FLAGS
 
@@ -31,7 +31,9 @@ def define_flags() -> None:
     flags.DEFINE_string("model", "psp_fully", "Model name on the server.")
     flags.DEFINE_integer("version", None, "Pin a model version on the server.")
     flags.DEFINE_string("label", None, "Pin a model version label on the server.")
-    flags.DEFINE_string("local", None, "Predict in-process with this model directory instead.")
+    flags.DEFINE_string(
+        "local", None, "Predict in-process with this .keras file, SavedModel or export root."
+    )
     flags.DEFINE_string("tfds", None, "Read videos from tfds_ave/<config>:<split> instead of FILE.")
     flags.DEFINE_string("data_dir", None, "TFDS data directory for --tfds.")
     flags.DEFINE_enum("request_format", "columnar", list(rest_api.FORMATS), "REST body format.")
@@ -39,105 +41,6 @@ def define_flags() -> None:
     flags.DEFINE_integer("batch_size", 16, "Videos per request.", lower_bound=1)
     flags.DEFINE_float("timeout", 60.0, "Seconds per HTTP attempt.")
     flags.DEFINE_string("json_output", None, "Write the predictions as JSON to this file.")
-
-
-class InputFileError(ValueError):
-    """An input file that cannot be read as videos (the message names file and field)."""
-
-
-def _batched(array: np.ndarray, name: str, path, rank: int) -> np.ndarray:
-    array = np.asarray(array)
-    if array.ndim == rank - 1:
-        array = array[np.newaxis]
-    if array.ndim != rank:
-        raise InputFileError(f"{path}: field {name!r} has shape {array.shape}")
-    return array
-
-
-def read_videos(path: str | os.PathLike) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Video ids, audio (N, 10, 128) and visual (N, 10, 7, 7, 512) from an .npz or .h5 file."""
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise InputFileError(f"{path}: no such file")
-    fields = {}
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as data:
-            fields = {key: data[key] for key in data.files}
-    elif path.suffix in (".h5", ".hdf5"):
-        import h5py
-
-        with h5py.File(path, "r") as data:
-            fields = {key: data[key][()] for key in data.keys()}
-    else:
-        raise InputFileError(f"{path}: expected an .npz or .h5 file")
-    for name in ("audio", "visual"):
-        if name not in fields:
-            raise InputFileError(f"{path}: missing field {name!r} (has {sorted(fields)})")
-    audio = _batched(fields["audio"], "audio", path, 3)
-    visual = _batched(fields["visual"], "visual", path, 5)
-    ids = fields.get("video_id")
-    if ids is None:
-        ids = [f"{path.stem}[{i}]" for i in range(audio.shape[0])]
-    else:
-        ids = [i.decode() if isinstance(i, bytes) else str(i) for i in np.atleast_1d(ids)]
-    return ids, audio, visual
-
-
-def read_tfds(spec: str, data_dir: str | None) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Video ids, audio and visual from `tfds_ave/<config>:<split>`."""
-    prefix, sep, split = spec.partition(":")
-    dataset, _, config = prefix.partition("/")
-    if dataset != "tfds_ave" or not sep or not config or not split:
-        raise InputFileError(f"--tfds must look like tfds_ave/synthetic:test[:8]; got {spec!r}")
-    from ave_tf import data  # lazy: TFDS is only needed here
-
-    builder = data.prepare_builder(config, data_dir=data_dir)
-    ids, audio, visual = [], [], []
-    for example in builder.as_dataset(split=split).as_numpy_iterator():
-        video_id = example["video_id"]
-        ids.append(video_id.decode() if isinstance(video_id, bytes) else str(video_id))
-        audio.append(example["audio"])
-        visual.append(example["visual"])
-    if not ids:
-        raise InputFileError(f"--tfds {spec}: the split is empty")
-    return ids, np.stack(audio), np.stack(visual)
-
-
-def local_predictor(model_dir: str | os.PathLike):
-    """A function (audio, visual) -> named outputs running the SavedModel in-process.
-
-    `model_dir` is a version directory or a model base directory (its highest version).
-    """
-    from ave_tf.export import saved_model_versions
-    from ave_tf.serving.repository import load_version
-
-    model_dir = pathlib.Path(model_dir)
-    if (model_dir / "saved_model.pb").is_file():
-        version = int(model_dir.name) if model_dir.name.isdigit() else 0
-        loaded = load_version(model_dir, version)
-    else:
-        versions = saved_model_versions(model_dir)
-        if not versions:
-            raise InputFileError(f"{model_dir}: no SavedModel version directory found")
-        loaded = load_version(model_dir / str(versions[-1]), versions[-1])
-
-    def predict(audio, visual):
-        audio, visual = check_inputs(audio, visual)
-        return loaded.predict(rest_api.DEFAULT_SIGNATURE, {"audio": audio, "visual": visual})
-
-    return predict
-
-
-def predict_in_batches(predict_outputs, audio, visual, batch_size: int) -> Prediction:
-    """Runs `predict_outputs(audio, visual) -> outputs` over batches; one Prediction."""
-    parts = [
-        predict_outputs(audio[i : i + batch_size], visual[i : i + batch_size])
-        for i in range(0, audio.shape[0], batch_size)
-    ]
-    names = parts[0].keys()
-    return Prediction.from_outputs(
-        {name: np.concatenate([np.asarray(p[name]) for p in parts]) for name in names}
-    )
 
 
 def video_reports(video_ids: list[str], prediction: Prediction) -> list[dict]:
@@ -163,35 +66,46 @@ def video_reports(video_ids: list[str], prediction: Prediction) -> list[dict]:
     return reports
 
 
+def read_videos(files: list[str], tfds_spec: str | None, data_dir: str | None):
+    """The videos of the one FILE or of `--tfds` (`ave_tf.videos.Videos`)."""
+    from ave_tf import videos
+
+    if bool(tfds_spec) == bool(files) or len(files) > 1:
+        raise UsageError("give exactly one FILE (.npz/.h5) or --tfds tfds_ave/<config>:<split>")
+    if tfds_spec:
+        config, split = videos.parse_split_spec(tfds_spec)
+        return videos.read_split(config, split, data_dir=data_dir)
+    return videos.read_features_file(files[0])
+
+
 def main(argv):
-    files = argv[1:]
-    if bool(FLAGS.tfds) == bool(files) or len(files) > 1:
-        raise app.UsageError("give exactly one FILE (.npz/.h5) or --tfds tfds_ave/<config>:<split>")
+    from ave_tf.predictors import load_predictor, predict_in_batches
+
     if bool(FLAGS.server) == bool(FLAGS.local):
-        raise app.UsageError("give exactly one of --server URL or --local MODEL_DIR")
+        raise UsageError("give exactly one of --server URL or --local MODEL")
+    videos = read_videos(argv[1:], FLAGS.tfds, FLAGS.data_dir)
+    if FLAGS.local:
+        predict = load_predictor(FLAGS.local)
+    else:
+        client = ServingClient(
+            FLAGS.server,
+            FLAGS.model,
+            version=FLAGS.version,
+            label=FLAGS.label,
+            request_format=FLAGS.request_format,
+            compress=FLAGS.gzip,
+            timeout=FLAGS.timeout,
+        )
+
+        def predict(inputs):
+            return client.predict_outputs(inputs["audio"], inputs["visual"])
+
     try:
-        if FLAGS.tfds:
-            video_ids, audio, visual = read_tfds(FLAGS.tfds, FLAGS.data_dir)
-        else:
-            video_ids, audio, visual = read_videos(files[0])
-        if FLAGS.local:
-            predict_outputs = local_predictor(FLAGS.local)
-        else:
-            client = ServingClient(
-                FLAGS.server,
-                FLAGS.model,
-                version=FLAGS.version,
-                label=FLAGS.label,
-                request_format=FLAGS.request_format,
-                compress=FLAGS.gzip,
-                timeout=FLAGS.timeout,
-            )
-            predict_outputs = client.predict_outputs
-        prediction = predict_in_batches(predict_outputs, audio, visual, FLAGS.batch_size)
-    except (InputFileError, ValueError, ServingError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    reports = video_reports(video_ids, prediction)
+        outputs = predict_in_batches(predict, videos.inputs, FLAGS.batch_size)
+        prediction = Prediction.from_outputs(outputs)
+    except (ServingError, ValueError) as error:  # the server's answer, or one without outputs
+        raise UsageError(str(error)) from None
+    reports = video_reports(list(videos.video_ids), prediction)
     for report in reports:
         print(f"{report['video_id']} ({report['video_class_name']}):")
         for line in report["timeline"].splitlines():
@@ -203,4 +117,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main)

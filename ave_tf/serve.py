@@ -6,17 +6,20 @@
 Production serving is TensorFlow Serving (see the README's "Serving" section); this server
 follows its REST API for this model so that machines without it (and the tests) can exercise
 the same contract. It serves the highest integer version under `--model_base_path` and picks
-up new versions while running.
+up new versions while running. Bad input (a missing folder, a malformed label): one `error:`
+line, exit 2.
 """
+
+from ave_tf import cli  # noqa: I001  (first: quiets TensorFlow before anything imports it)
 
 import logging
 import pathlib
 import signal
 import threading
 
-from absl import app, flags
+from absl import flags
 
-from ave_tf.serving.repository import ModelRepository
+from ave_tf.errors import UsageError
 from ave_tf.serving.server import DEFAULT_MAX_BODY_BYTES, ModelServer
 
 FLAGS = flags.FLAGS
@@ -49,26 +52,26 @@ def define_flags() -> None:
 
 
 def parse_labels(items: list[str]) -> dict[str, int]:
-    """`["stable=1"]` -> `{"stable": 1}`; a malformed item is a ValueError naming it."""
+    """`["stable=1"]` -> `{"stable": 1}`; a malformed item is a UsageError naming it."""
     labels = {}
     for item in items:
         label, sep, version = item.partition("=")
         if not sep or not label or not version.strip().isdigit():
-            raise ValueError(f"--version_labels item must be LABEL=VERSION; got {item!r}")
+            raise UsageError(f"--version_labels item must be LABEL=VERSION; got {item!r}")
         labels[label.strip()] = int(version)
     return labels
 
 
 def main(argv):
-    del argv
-    logging.getLogger().setLevel(logging.INFO)
+    if len(argv) > 1:
+        raise UsageError(f"unexpected arguments {argv[1:]}")
     base_path = pathlib.Path(FLAGS.model_base_path)
     if not base_path.is_dir():
-        raise app.UsageError(f"--model_base_path {base_path} is not a directory")
-    try:
-        labels = parse_labels(FLAGS.version_labels)
-    except ValueError as error:
-        raise app.UsageError(str(error)) from None
+        raise UsageError(f"--model_base_path {base_path} is not a directory")
+    labels = parse_labels(FLAGS.version_labels)
+    from ave_tf.serving.repository import ModelRepository  # TensorFlow: after the checks
+
+    logging.getLogger().setLevel(logging.INFO)
     name = FLAGS.model_name or base_path.resolve().name
     repository = ModelRepository(
         name,
@@ -96,4 +99,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main)

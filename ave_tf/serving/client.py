@@ -25,6 +25,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ave_tf import ave
+from ave_tf.errors import UsageError
 from ave_tf.serving import rest_api
 
 RETRY_STATUSES = (503, 504)
@@ -62,7 +63,7 @@ class ServerUnavailableError(ServingError):
     """503/504 after every retry, or the server could not be reached (status 0)."""
 
 
-class InvalidInputError(ValueError):
+class InvalidInputError(UsageError, ValueError):
     """Inputs refused before sending (wrong shape, non-finite values)."""
 
 

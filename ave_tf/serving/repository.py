@@ -17,6 +17,7 @@ import tensorflow as tf
 from google.protobuf import json_format
 from tensorflow.core.protobuf import saved_model_pb2
 
+from ave_tf import predictors
 from ave_tf.export import saved_model_versions
 from ave_tf.serving.rest_api import TensorSpec, invalid_argument, not_found
 
@@ -69,12 +70,14 @@ def _input_specs(signature_def) -> dict[str, TensorSpec]:
 
 
 def load_version(path: str | os.PathLike, version: int) -> LoadedVersion:
-    """Loads the SavedModel at `path` and reads its signature defs."""
+    """Loads the SavedModel at `path` (it must have the PSP `serving_default` signature) and
+    reads its signature defs."""
     path = pathlib.Path(path)
     proto = saved_model_pb2.SavedModel()
     proto.ParseFromString((path / "saved_model.pb").read_bytes())
     signature_defs = dict(proto.meta_graphs[0].signature_def)
-    loaded = tf.saved_model.load(str(path))
+    loaded = predictors.load_saved_model(path)
+    predictors.serving_signature(loaded, path)
     signatures = dict(loaded.signatures)
     # Keep `loaded` alive: the signatures' variables belong to it.
     signatures["__loaded__"] = loaded

@@ -20,10 +20,13 @@ import re
 import socketserver
 import urllib.parse
 import zlib
+from typing import TYPE_CHECKING
 
 from ave_tf.serving import rest_api
-from ave_tf.serving.repository import ModelRepository
 from ave_tf.serving.rest_api import RestError, invalid_argument
+
+if TYPE_CHECKING:  # the repository imports TensorFlow; `serve` checks its flags first
+    from ave_tf.serving.repository import ModelRepository
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024 * 1024
 """Default request body limit: 16 videos of visual features are ~80 MB of JSON."""
@@ -219,7 +222,7 @@ class ModelServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     def __init__(
         self,
         address: tuple[str, int],
-        repository: ModelRepository,
+        repository: "ModelRepository",
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ):
         self.repository = repository

@@ -7,16 +7,21 @@ r"""Draws what PSP does, one figure kind per sub-command, into ``--out`` (PNG; S
     python -m ave_tf.visualize curves      --results runs/x/results.json --confusion eval.json
 
 Each prints the files it wrote, e.g. ``wrote out/timeline_video_0.png``. ``--model`` is a
-``.keras`` file (``timeline`` also takes a SavedModel folder, called via ``serving_default``).
+``.keras`` file (``timeline`` also takes a SavedModel folder or a versioned export root,
+called via ``serving_default``).
 Videos come from a ``tfds_ave`` split (``--dataset``/``--split``) or a features file
 (``--features``: ``.npz``/``.h5`` with ``audio``, ``visual``, optional ``segment_labels``,
 ``video_ids``); ``--videos`` picks indices within them (default: the first one; ``tsne`` uses all).
+Bad input (a file, flag or folder): one ``error:`` line, exit code 2.
 """
 
-import sys
+from ave_tf import cli  # noqa: I001  (first: quiets TensorFlow before anything imports it)
 
-from absl import app, flags
+import dataclasses
 
+from absl import flags
+
+from ave_tf.errors import UsageError
 from ave_tf.visualize.commands import COMMAND_NAMES, Options
 
 
@@ -28,7 +33,10 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_bool("svg", False, "Also write an SVG next to every PNG.", flag_values=f)
     flags.DEFINE_integer("dpi", 100, "Pixels per inch of the PNGs.", flag_values=f)
     flags.DEFINE_string(
-        "model", None, "A .keras model (timeline: or a SavedModel folder).", flag_values=f
+        "model",
+        None,
+        "A .keras model (timeline: also a SavedModel folder or an export root).",
+        flag_values=f,
     )
     flags.DEFINE_string(
         "features",
@@ -69,58 +77,31 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
 
 
 def options_from_flags(command: str, flag_values: flags.FlagValues = flags.FLAGS) -> Options:
-    """The one place that reads the flags."""
-    f = flag_values
+    """The one place that reads the flags: every ``Options`` field is the flag of its name."""
     if command not in COMMAND_NAMES:
-        raise app.UsageError(
-            f"sub-command must be one of {', '.join(COMMAND_NAMES)}; got {command!r}"
-        )
+        raise UsageError(f"sub-command must be one of {', '.join(COMMAND_NAMES)}; got {command!r}")
     try:
-        videos = None if f.videos is None else tuple(int(v) for v in f.videos)
+        videos = None if flag_values.videos is None else tuple(int(v) for v in flag_values.videos)
     except ValueError:
-        raise app.UsageError(f"--videos must be integers; got {f.videos}") from None
-    return Options(
-        command=command,
-        out=f.out,
-        svg=f.svg,
-        dpi=f.dpi,
-        model=f.model,
-        features=f.features,
-        dataset=f.dataset,
-        split=f.split,
-        data_dir=f.data_dir,
-        manual_dir=f.manual_dir,
-        videos=videos,
-        batch_size=f.batch_size,
-        frames=f.frames,
-        perplexity=f.perplexity,
-        seed=f.seed,
-        results=f.results,
-        run=f.run,
-        confusion=f.confusion,
-    )
+        raise UsageError(f"--videos must be integers; got {flag_values.videos}") from None
+    values = {
+        field.name: flag_values[field.name].value
+        for field in dataclasses.fields(Options)
+        if field.name not in ("command", "videos")
+    }
+    return Options(command=command, videos=videos, **values)
 
 
 def main(argv):
     if len(argv) != 2:
-        raise app.UsageError(
-            f"usage: python -m ave_tf.visualize {{{','.join(COMMAND_NAMES)}}} [flags]"
-        )
+        raise UsageError(f"usage: python -m ave_tf.visualize {{{','.join(COMMAND_NAMES)}}} [flags]")
     from ave_tf.visualize import commands
-    from ave_tf.visualize.curves import ResultsFormatError
-    from ave_tf.visualize.sources import SourceError
 
-    options = options_from_flags(argv[1])
-    try:
-        written = commands.run(options)
-    except (SourceError, ResultsFormatError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    for path in written:
+    for path in commands.run(options_from_flags(argv[1])):
         print(f"wrote {path}")
     return 0
 
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main)

@@ -11,12 +11,17 @@ import numpy as np
 from PIL import Image
 
 from ave_tf import ave
+from ave_tf.errors import UsageError
 from ave_tf.visualize import figures
 
 STRIP_INCHES = (15.0, 2.2)
 OVERLAY_INCHES = (15.0, 3.6)
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 OVERLAY_ALPHA = 0.55
+
+
+class FramesError(UsageError, ValueError):
+    """A frames folder that is missing or holds no image (the message names it)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,10 +55,10 @@ def frame_files(folder) -> list[pathlib.Path]:
     """Image files of ``folder``, sorted by name."""
     folder = pathlib.Path(folder)
     if not folder.is_dir():
-        raise ValueError(f"frames folder {folder} does not exist")
+        raise FramesError(f"frames folder {folder} does not exist")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
     if not files:
-        raise ValueError(f"frames folder {folder} holds no image ({', '.join(FRAME_SUFFIXES)})")
+        raise FramesError(f"frames folder {folder} holds no image ({', '.join(FRAME_SUFFIXES)})")
     return files
 
 

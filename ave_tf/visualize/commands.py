@@ -1,11 +1,17 @@
 """The sub-commands of ``python -m ave_tf.visualize``: read the inputs, prepare, draw, save.
 
-Each ``*_command(options)`` returns the paths it wrote.
+Videos come from ``ave_tf.videos``; ``timeline`` runs any model through
+``ave_tf.predictors``; the other figures need a ``.keras`` model's internals. Each
+``*_command(options)`` returns the paths it wrote; bad input raises a ``UsageError``.
 """
 
 import dataclasses
 
-from ave_tf.visualize import attention, connections, curves, figures, sources, timeline, tsne
+import numpy as np
+
+from ave_tf.errors import UsageError
+from ave_tf.videos import Videos, read_features_file, read_split
+from ave_tf.visualize import attention, connections, curves, figures, timeline, tsne
 
 COMMAND_NAMES = ("timeline", "connections", "attention", "tsne", "curves")
 
@@ -34,16 +40,16 @@ class Options:
     confusion: str | None = None
 
 
-def load_videos(options) -> sources.Videos:
-    """The videos of ``--features`` or ``--dataset``/``--split``."""
+def load_videos(options) -> Videos:
+    """The videos of ``--features`` or ``--dataset``/``--split`` (``ave_tf.videos``)."""
     if (options.features is None) == (options.dataset is None):
-        raise sources.SourceError("pass exactly one of --features and --dataset")
+        raise UsageError("pass exactly one of --features and --dataset")
     if options.features is not None:
-        return sources.load_features_file(options.features)
-    return sources.load_split(options.dataset, options.split, options.data_dir, options.manual_dir)
+        return read_features_file(options.features)
+    return read_split(options.dataset, options.split, options.data_dir, options.manual_dir)
 
 
-def chosen_videos(options, default_all: bool = False) -> sources.Videos:
+def chosen_videos(options, default_all: bool = False) -> Videos:
     """The videos named by ``--videos`` (default: the first one, or all)."""
     videos = load_videos(options)
     if options.videos is None:
@@ -53,64 +59,90 @@ def chosen_videos(options, default_all: bool = False) -> sources.Videos:
 
 def _require_model(options) -> str:
     if options.model is None:
-        raise sources.SourceError(f"{options.command} needs --model")
+        raise UsageError(f"{options.command} needs --model")
     return options.model
 
 
-def timeline_command(options) -> list:
-    videos = chosen_videos(options)
-    predictions = sources.predict_segments(_require_model(options), videos, options.batch_size)
+def load_inspectable_model(path):
+    """A ``.keras`` model rebuilt with its internals as outputs (``expose_internals``); the
+    internals (attention, beta/gamma, features) are only available from a ``.keras`` file."""
+    from ave_tf.models import expose_internals
+    from ave_tf.predictors import load_keras_model
+
+    return expose_internals(load_keras_model(path))
+
+
+def run_model(model, videos: Videos, batch_size: int = 16) -> dict[str, np.ndarray]:
+    """All outputs of ``model`` on ``videos`` as NumPy arrays keyed by output name."""
+    outputs = model.predict(videos.inputs, batch_size=batch_size, verbose=0)
+    return {name: np.asarray(value) for name, value in outputs.items()}
+
+
+def _draw_each(options, videos: Videos, kind: str, draw_video) -> list:
+    """Saves ``draw_video(i, video_id) -> figure`` for every video as ``<kind>_<id>``."""
     written = []
     for i, video_id in enumerate(videos.video_ids):
+        figure = draw_video(i, video_id)
+        stem = f"{kind}_{figures.file_stem(video_id)}"
+        written += figures.save_figure(figure, options.out, stem, svg=options.svg)
+    return written
+
+
+def timeline_command(options) -> list:
+    from ave_tf.predictors import load_predictor, predict_in_batches
+
+    videos = chosen_videos(options)
+    predict = load_predictor(_require_model(options))
+    predictions = predict_in_batches(predict, videos.inputs, options.batch_size)
+
+    def draw(i, video_id):
         prepared = timeline.prepare_timeline(
             video_id,
             predictions["segment_probabilities"][i],
             predictions["segment_classes"][i],
             None if videos.segment_labels is None else videos.segment_labels[i],
         )
-        figure = timeline.draw_timeline(prepared, dpi=options.dpi)
-        stem = f"timeline_{figures.file_stem(video_id)}"
-        written += figures.save_figure(figure, options.out, stem, svg=options.svg)
-    return written
+        return timeline.draw_timeline(prepared, dpi=options.dpi)
+
+    return _draw_each(options, videos, "timeline", draw)
 
 
 def connections_command(options) -> list:
     videos = chosen_videos(options)
-    model = sources.load_inspectable_model(_require_model(options))
-    internals = sources.run_model(model, videos, options.batch_size)
+    model = load_inspectable_model(_require_model(options))
+    internals = run_model(model, videos, options.batch_size)
     tau = connections.psp_tau(model)
-    written = []
-    for i, video_id in enumerate(videos.video_ids):
+
+    def draw(i, video_id):
         prepared = connections.prepare_connections(internals, i, video_id, tau)
-        figure = connections.draw_connections(prepared, dpi=options.dpi)
-        stem = f"connections_{figures.file_stem(video_id)}"
-        written += figures.save_figure(figure, options.out, stem, svg=options.svg)
-    return written
+        return connections.draw_connections(prepared, dpi=options.dpi)
+
+    return _draw_each(options, videos, "connections", draw)
 
 
 def attention_command(options) -> list:
     videos = chosen_videos(options)
     if options.frames is not None and len(videos) != 1:
-        raise ValueError(f"--frames belongs to one video; --videos selects {len(videos)}")
+        raise UsageError(f"--frames belongs to one video; --videos selects {len(videos)}")
     frames = None if options.frames is None else attention.load_frames(options.frames)
-    model = sources.load_inspectable_model(_require_model(options))
-    internals = sources.run_model(model, videos, options.batch_size)
-    written = []
-    for i, video_id in enumerate(videos.video_ids):
+    internals = run_model(
+        load_inspectable_model(_require_model(options)), videos, options.batch_size
+    )
+
+    def draw(i, video_id):
         prepared = attention.prepare_attention(video_id, internals["visual_attention"][i], frames)
-        figure = attention.draw_attention(prepared, dpi=options.dpi)
-        stem = f"attention_{figures.file_stem(video_id)}"
-        written += figures.save_figure(figure, options.out, stem, svg=options.svg)
-    return written
+        return attention.draw_attention(prepared, dpi=options.dpi)
+
+    return _draw_each(options, videos, "attention", draw)
 
 
 def tsne_command(options) -> list:
     videos = chosen_videos(options, default_all=True)
     if videos.segment_labels is None:
-        raise sources.SourceError("tsne colours points by class: the videos need segment_labels")
+        raise UsageError("tsne colours points by class: the videos need segment_labels")
     tsne.check_perplexity(len(videos) * videos.audio.shape[1], options.perplexity)
-    model = sources.load_inspectable_model(_require_model(options))
-    internals = sources.run_model(model, videos, options.batch_size)
+    model = load_inspectable_model(_require_model(options))
+    internals = run_model(model, videos, options.batch_size)
     stages = tsne.prepare_stages(videos.audio, videos.visual, internals, videos.segment_labels)
     embeddings = tsne.prepare_tsne(stages, options.perplexity, options.seed)
     source = options.features or f"{options.dataset}:{options.split}"

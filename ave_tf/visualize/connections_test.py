@@ -3,15 +3,16 @@
 import numpy as np
 import pytest
 
-from ave_tf.visualize import commands, connections, sources
+from ave_tf.videos import read_features_file
+from ave_tf.visualize import commands, connections
 from ave_tf.visualize.conftest import expected_pixels, make_options, png_size
 
 
 @pytest.fixture(scope="module")
 def inspected(model_file, features_file):
-    model = sources.load_inspectable_model(model_file)
-    videos = sources.load_features_file(features_file)
-    return model, videos, sources.run_model(model, videos, batch_size=4)
+    model = commands.load_inspectable_model(model_file)
+    videos = read_features_file(features_file)
+    return model, videos, commands.run_model(model, videos, batch_size=4)
 
 
 def test_prepared_matrices_equal_the_models_gamma_and_beta(inspected):

@@ -17,6 +17,7 @@ import pathlib
 import numpy as np
 
 from ave_tf import ave
+from ave_tf.errors import UsageError
 from ave_tf.visualize import figures
 
 CURVES_INCHES = (13.0, 3.8)
@@ -24,7 +25,7 @@ CONFUSION_INCHES = (10.0, 9.0)
 ACCURACY_KEY = "segment_accuracy"
 
 
-class ResultsFormatError(ValueError):
+class ResultsFormatError(UsageError, ValueError):
     """``results.json`` or a confusion file lacks what a figure needs; the message names it."""
 
 

@@ -6,8 +6,9 @@ import subprocess
 import sys
 
 import pytest
-from absl import app, flags
+from absl import flags
 
+from ave_tf.errors import UsageError
 from ave_tf.visualize import __main__ as visualize_main
 from ave_tf.visualize.curves_test import _results
 
@@ -36,8 +37,15 @@ def test_cli_writes_files_and_reports_them(tmp_path):
 def test_cli_errors_are_one_clear_line(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps({"runs": [{"seed": 1}]}))
     done = _run("curves", "--results=results.json", cwd=tmp_path)
-    assert done.returncode == 1
-    assert "error: results.json: runs[0] has no 'epochs'" in done.stderr
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("error: results.json: runs[0] has no 'epochs'")
+
+
+def test_cli_bad_features_file_is_exit_2_and_one_line(tmp_path):
+    done = _run("timeline", "--model=m.keras", "--features=absent.npz", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == ["error: absent.npz: features file does not exist"]
 
 
 def test_flags_become_options_and_unknown_commands_are_refused():
@@ -46,7 +54,7 @@ def test_flags_become_options_and_unknown_commands_are_refused():
     flag_values(["visualize", "--videos=2,5", "--svg"])
     options = visualize_main.options_from_flags("tsne", flag_values)
     assert (options.videos, options.svg, options.perplexity) == ((2, 5), True, 30.0)
-    with pytest.raises(app.UsageError, match="sub-command must be one of timeline, connections"):
+    with pytest.raises(UsageError, match="sub-command must be one of timeline, connections"):
         visualize_main.options_from_flags("plot", flag_values)
-    with pytest.raises(app.UsageError, match="usage: python -m ave_tf.visualize"):
+    with pytest.raises(UsageError, match="usage: python -m ave_tf.visualize"):
         visualize_main.main(["visualize"])

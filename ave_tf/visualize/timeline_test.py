@@ -5,7 +5,8 @@ import pytest
 
 from ave_tf import ave
 from ave_tf.events import segment_events
-from ave_tf.visualize import commands, sources, timeline
+from ave_tf.videos_test import build_dummy_split
+from ave_tf.visualize import commands, timeline
 from ave_tf.visualize.conftest import expected_pixels, make_options, png_size
 
 
@@ -58,19 +59,30 @@ def test_command_from_keras_model(tmp_path, model_file, features_file):
 
 
 @pytest.mark.slow
-def test_saved_model_predicts_like_the_keras_model(tmp_path, model_file, features_file):
+def test_command_from_an_export_root(tmp_path, model_file, features_file):
+    """A versioned export root (its newest SavedModel, via ave_tf.predictors) draws too."""
     from ave_tf.export import export_saved_model
+    from ave_tf.predictors import load_keras_model
 
-    export_saved_model(sources.load_keras_model(model_file), tmp_path, "psp")
-    videos = sources.load_features_file(features_file)
-    served = sources.predict_segments(tmp_path / "psp", videos, batch_size=4)
-    direct = sources.predict_segments(model_file, videos, batch_size=4)
-    np.testing.assert_allclose(
-        served["segment_probabilities"], direct["segment_probabilities"], atol=1e-5
-    )
-    np.testing.assert_array_equal(served["segment_classes"], direct["segment_classes"])
+    export_saved_model(load_keras_model(model_file), tmp_path, "psp")
     options = make_options(
         "timeline", tmp_path / "out", model=str(tmp_path / "psp"), features=str(features_file)
     )
     (path,) = commands.run(options)
     assert png_size(path) == expected_pixels(timeline.SIZE_INCHES)
+
+
+def test_timeline_from_a_tfds_split(tmp_path, tmp_path_factory, model_file):
+    data_dir, _ = build_dummy_split(tmp_path_factory)
+    options = make_options(
+        "timeline",
+        tmp_path,
+        model=str(model_file),
+        dataset="features",
+        split="test[:1]",
+        data_dir=data_dir,
+    )
+    (path,) = commands.run(options)
+    assert path.name.startswith("timeline_") and png_size(path) == expected_pixels(
+        timeline.SIZE_INCHES
+    )

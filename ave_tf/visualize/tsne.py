@@ -9,6 +9,7 @@ import dataclasses
 import numpy as np
 
 from ave_tf import ave
+from ave_tf.errors import UsageError
 from ave_tf.visualize import figures
 
 SIZE_INCHES = (13.0, 8.5)
@@ -22,14 +23,18 @@ OUTPUT_NAMES = {
 }
 
 
-class TooFewSamplesError(ValueError):
+class PerplexityError(UsageError, ValueError):
+    """A perplexity t-SNE cannot use (the message says why)."""
+
+
+class TooFewSamplesError(PerplexityError):
     """t-SNE was asked for more neighbours (perplexity) than there are points."""
 
 
 def check_perplexity(samples: int, perplexity: float) -> None:
     """Refuses ``samples`` points for ``perplexity`` (scikit-learn needs perplexity < samples)."""
     if perplexity <= 0:
-        raise ValueError(f"perplexity must be > 0; got {perplexity}")
+        raise PerplexityError(f"perplexity must be > 0; got {perplexity}")
     if samples <= perplexity:
         raise TooFewSamplesError(
             f"t-SNE with perplexity {perplexity:g} needs more than {perplexity:g} points; got "

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import urllib.request
+from unittest import mock
 
 import h5py
 import numpy as np
@@ -14,7 +15,7 @@ from absl import flags
 from absl.testing import flagsaver
 from serving_helpers import MODEL_NAME, random_videos
 
-from ave_tf import predict
+from ave_tf import cli, predict
 from ave_tf.events import format_timeline, segment_events
 
 FLAGS = flags.FLAGS
@@ -22,10 +23,23 @@ predict.define_flags()  # the command defines its flags only when run as a progr
 
 
 def _run_predict(argv, capsys):
-    with flagsaver.flagsaver():
-        remaining = FLAGS(["predict", *argv])
-        code = predict.main(remaining)
-    return code, capsys.readouterr()
+    """Runs the command as `python -m ave_tf.predict` does (`cli.run`), in this process."""
+    with flagsaver.flagsaver(), mock.patch.object(sys, "argv", ["predict", *argv]):
+        with pytest.raises(SystemExit) as exited:
+            cli.run(predict.main)
+    return exited.value.code or 0, capsys.readouterr()
+
+
+def _run_command(module, *args):
+    """`python -m module args` with the environment of a user (TensorFlow's logs not hidden)."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
 
 
 def _expected_timelines(loaded, audio, visual):
@@ -175,13 +189,19 @@ def test_serve_command_line(export_dir, tmp_path):
     assert process.returncode == 0, process.stderr.read()
 
 
-def test_serve_refuses_missing_dir(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "ave_tf.serve", "--model_base_path", str(tmp_path / "nope")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    assert result.returncode != 0
-    assert "is not a directory" in result.stderr
+def test_serve_refuses_missing_dir_with_one_error_line_exit_2(tmp_path):
+    result = _run_command("ave_tf.serve", "--model_base_path", str(tmp_path / "nope"))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"error: --model_base_path {tmp_path / 'nope'} is not a directory"
+    ]
+
+
+def test_predict_command_line_bad_file_is_one_error_line_exit_2(tmp_path):
+    path = tmp_path / "videos.txt"
+    path.write_text("not features")
+    result = _run_command("ave_tf.predict", "--local", str(tmp_path), str(path))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"error: {path}: a features file must end in .npz, .h5 or .hdf5"
+    ]

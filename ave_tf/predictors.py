@@ -1,0 +1,152 @@
+"""The one loader of trained PSP models: a model on disk -> a predict function.
+
+    predict = load_predictor("saved_models/psp_fully")  # or .../psp_fully/3, or model.keras
+    outputs = predict({"audio": audio, "visual": visual})  # (B, 10, 128), (B, 10, 7, 7, 512)
+    outputs = predict_in_batches(predict, videos.inputs, batch_size=64)
+
+A model on disk is one of: a ``.keras`` file, a SavedModel folder (``saved_model.pb``), or a
+versioned export root (``<export_dir>/<name>`` of ``ave_tf.export``; its newest version).
+Either way the outputs are those of the ``serving_default`` signature (``ave_tf.export``), as
+NumPy arrays: ``segment_probabilities`` (B, 10, 29), ``segment_classes`` (B, 10),
+``is_event`` (B, 10), ``video_class`` (B,) and ``class_names`` (B, 29). A ``.keras`` model is
+run through the very function that signature wraps (``export.serving_function``). Inputs are
+checked (shape, finite values) before the model sees them.
+"""
+
+import pathlib
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from ave_tf.errors import UsageError
+
+KERAS_SUFFIX = ".keras"
+SIGNATURE_INPUTS = ("audio", "visual")
+SIGNATURE_OUTPUT = "segment_probabilities"
+
+Predictor = Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
+
+
+class ModelSourceError(UsageError):
+    """A path that cannot be loaded as a PSP model (the message names it and why)."""
+
+
+def is_saved_model(path) -> bool:
+    """Whether ``path`` is a TensorFlow SavedModel folder."""
+    return (pathlib.Path(path) / "saved_model.pb").is_file()
+
+
+def saved_model_versions(model_dir) -> list[int]:
+    """Sorted integer versions under ``model_dir`` that hold a complete SavedModel (also
+    ``ave_tf.export.saved_model_versions``)."""
+    model_dir = pathlib.Path(model_dir)
+    if not model_dir.is_dir():
+        return []
+    return sorted(
+        int(child.name)
+        for child in model_dir.iterdir()
+        if child.name.isdigit() and is_saved_model(child)
+    )
+
+
+def resolve_model_path(path) -> pathlib.Path:
+    """The ``.keras`` file or SavedModel folder that ``path`` names; for a versioned export
+    root, its newest complete version."""
+    path = pathlib.Path(path)
+    if (path.suffix == KERAS_SUFFIX and path.is_file()) or is_saved_model(path):
+        return path
+    versions = saved_model_versions(path)
+    if not versions:
+        raise ModelSourceError(
+            f"{path} is neither a .keras file, a SavedModel folder nor a folder of "
+            "SavedModel versions"
+        )
+    return path / str(versions[-1])
+
+
+def load_keras_model(path):
+    """Loads a ``.keras`` file (registering ave_tf's custom objects first)."""
+    import keras
+
+    import ave_tf.models  # noqa: F401  (registers the custom layers)
+
+    path = pathlib.Path(path)
+    if path.suffix != KERAS_SUFFIX or not path.is_file():
+        raise ModelSourceError(f"{path} is not a .keras file")
+    try:
+        return keras.models.load_model(path)
+    except (OSError, ValueError) as error:
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ModelSourceError(f"{path}: cannot load the .keras model: {first_line}") from None
+
+
+def load_saved_model(path):
+    """``tf.saved_model.load(path)``; an unreadable folder is a ``ModelSourceError``."""
+    import tensorflow as tf
+
+    try:
+        return tf.saved_model.load(str(path))
+    except (OSError, ValueError, tf.errors.OpError) as error:
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ModelSourceError(f"SavedModel {path}: cannot load it: {first_line}") from None
+
+
+def serving_signature(loaded, path):
+    """The ``serving_default`` function of a loaded SavedModel, checked to take ``audio`` and
+    ``visual`` and to output ``segment_probabilities``."""
+    from ave_tf.export import SIGNATURE_NAME
+
+    signature = loaded.signatures.get(SIGNATURE_NAME)
+    if signature is None:
+        raise ModelSourceError(f"SavedModel {path} has no {SIGNATURE_NAME!r} signature")
+    inputs = sorted(signature.structured_input_signature[1])
+    if inputs != sorted(SIGNATURE_INPUTS):
+        raise ModelSourceError(
+            f"SavedModel {path}: {SIGNATURE_NAME} takes {inputs}; expected {list(SIGNATURE_INPUTS)}"
+        )
+    if SIGNATURE_OUTPUT not in signature.structured_outputs:
+        raise ModelSourceError(
+            f"SavedModel {path}: {SIGNATURE_NAME} has no {SIGNATURE_OUTPUT!r} output; "
+            f"has {sorted(signature.structured_outputs)}"
+        )
+    return signature
+
+
+def load_predictor(path) -> Predictor:
+    """A function ``{"audio", "visual"} -> serving outputs`` for the model at ``path``."""
+    path = resolve_model_path(path)  # before TensorFlow loads: a wrong path fails fast
+    import tensorflow as tf
+
+    from ave_tf.export import serving_function, serving_inputs
+    from ave_tf.serving.client import check_inputs
+
+    if path.suffix == KERAS_SUFFIX and path.is_file():
+        serve = tf.function(serving_function(load_keras_model(path)), serving_inputs())
+    else:
+        loaded = load_saved_model(path)
+        signature = serving_signature(loaded, path)
+
+        def serve(audio, visual, _loaded=loaded):  # _loaded keeps the variables alive
+            return signature(audio=audio, visual=visual)
+
+    def predict(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        audio, visual = check_inputs(inputs["audio"], inputs["visual"])
+        outputs = serve(tf.constant(audio), tf.constant(visual))
+        return {name: value.numpy() for name, value in outputs.items()}
+
+    return predict
+
+
+def predict_in_batches(
+    predict: Predictor, inputs: Mapping[str, np.ndarray], batch_size: int
+) -> dict[str, np.ndarray]:
+    """``predict`` over consecutive batches of ``inputs`` (``batch_size`` videos each), its
+    outputs concatenated along the batch axis."""
+    if batch_size < 1:
+        raise UsageError(f"batch_size must be >= 1; got {batch_size}")
+    count = len(inputs["audio"])
+    parts = [
+        predict({name: value[start : start + batch_size] for name, value in inputs.items()})
+        for start in range(0, max(count, 1), batch_size)  # no videos: predict refuses them
+    ]
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
