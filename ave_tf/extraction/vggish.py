@@ -103,9 +103,8 @@ def load_vggish_checkpoint(model: keras.Model, path) -> None:
         reader = tf.train.load_checkpoint(path_text)
         shapes = reader.get_variable_to_shape_map()
     except (tf.errors.OpError, ValueError) as error:
-        raise VGGishCheckpointError(
-            path, f"not a readable TensorFlow checkpoint (another format, or truncated): {_first_line(error)}"
-        ) from error
+        reason = "not a readable TensorFlow checkpoint (another format, or truncated)"
+        raise VGGishCheckpointError(path, f"{reason}: {_first_line(error)}") from error
     if not any(name.startswith("vggish/") for name in shapes):
         found = ", ".join(sorted(shapes)[:3]) or "no variables"
         raise VGGishCheckpointError(
