@@ -112,3 +112,16 @@ def test_runs_in_a_tf_function_with_unknown_length():
     signal = waveform("sines", 32000).astype("float32")
     np.testing.assert_array_equal(np.asarray(graph(signal)), np.asarray(log_mel_examples(signal)))
     assert graph(np.zeros(10, "float32")).shape == (0, 96, 64)
+
+
+def test_survives_a_saved_model_round_trip(tmp_path):
+    module = tf.Module()
+    module.examples = tf.function(
+        log_mel_examples, input_signature=[tf.TensorSpec([None], tf.float32)]
+    )
+    tf.saved_model.save(module, str(tmp_path))
+    reloaded = tf.saved_model.load(str(tmp_path))
+    signal = waveform("noise", 20000).astype("float32")
+    np.testing.assert_array_equal(
+        np.asarray(reloaded.examples(signal)), np.asarray(log_mel_examples(signal))
+    )
