@@ -1,19 +1,25 @@
-"""The AVE audio features of a clip: 10 VGGish embeddings of the 10 s from a start time.
+"""The AVE audio features of a clip: 10 VGGish embeddings, one per second from a start time.
 
-The recipe of the released AVE features (``vggish_input.waveform_to_examples`` then VGGish's
-``vggish/embedding``) on the span [start, start + 10) s:
+The recipe of the released AVE features is the AVE authors' ``vggish_input.wavfile_to_examples``
+(YapengTian/AVE-ECCV18, ``vggish_input.py``), which differs from the official VGGish one: it
+cuts the clip into seconds *first* and runs the official front end on each second alone.
+For second i = 0..9 of [start, start + 10) s:
 
-1. the span is cut at the waveform's own rate, averaged to mono (mean of the channels) and
-   resampled to 16 kHz with resampy's default filter (``kaiser_best``), in float64 as the
-   official code does;
-2. `log_mel.log_mel_examples`: 0.96 s examples, one every 0.96 s;
-3. the first 10 examples go through VGGish: (10, 128), the raw embeddings.
+1. the samples [i, i + 1) s, at the waveform's own rate, averaged to mono (mean of the channels),
+   resampled on their own to 16 kHz with resampy's default filter (``kaiser_best``), in float64
+   as the official NumPy code does;
+2. `log_mel.log_mel_examples` of that second: 16000 samples give 98 frames, hence exactly one
+   96-frame example, made of the second's first 15600 samples;
+3. VGGish on the 10 examples: (10, 128), the raw ``vggish/embedding`` values (no PCA, no
+   quantisation).
 
-Embedding k (k = 0..9) therefore covers [start + 0.96 k, start + 0.96 k + 0.975) s of the clip:
-the 10 "one per second" AVE audio features drift 0.04 s per second ahead of the video's
-seconds, and the last 0.385 s of the 10 s are never heard. Any span of at least 9.615 s gives
-the same 10 embeddings as the full 10 s would: a clip of 9.98 s loses nothing; a span shorter
-than 9.615 s is an error (no padding).
+So embedding i hears [start + i, start + i + 0.975) s of the clip: aligned with the video's
+seconds, the last 25 ms of each second unheard. (Running ``waveform_to_examples`` on the whole
+10 s instead would give examples of [0.96 i, 0.96 i + 0.975) s, drifting 0.04 s per second.)
+The last second must give one example, i.e. at least 0.975 s: a span from 9.975 s up gives the
+10 embeddings (at 16 kHz exactly those of the full 10 s; at other rates the 10th differs a little,
+the resampling filter of a shorter last second seeing less of it); a shorter span is an error
+(the AVE script fails there too; nothing is padded).
 """
 
 import math
@@ -26,12 +32,14 @@ from ave_tf.ave import NUM_SEGMENTS
 from ave_tf.errors import UsageError
 from ave_tf.extraction.log_mel import SAMPLE_RATE, log_mel_examples, samples_for_examples
 
-CLIP_SECONDS = 10.0
-"""The span of a clip the AVE features describe."""
+EXAMPLE_SAMPLES = samples_for_examples(1)
+"""16 kHz samples one example reads: the first 15600 (0.975 s) of each second."""
+NEEDED_SECONDS = NUM_SEGMENTS - 1 + EXAMPLE_SAMPLES / SAMPLE_RATE
+"""9.975 s: nine whole seconds and the 0.975 s the last second's example reads."""
 
 
-def audio_examples(waveform, sample_rate: float, start_seconds: float = 0.0) -> np.ndarray:
-    """The 10 VGGish input examples of [start_seconds, start_seconds + 10) s of a waveform.
+def audio_examples(waveform, sample_rate: int, start_seconds: float = 0.0) -> np.ndarray:
+    """The 10 VGGish input examples of [start_seconds, start_seconds + 10) s, one per second.
 
     Args:
         waveform: (samples,) or (samples, channels) float, values in [-1, 1].
@@ -39,10 +47,10 @@ def audio_examples(waveform, sample_rate: float, start_seconds: float = 0.0) -> 
         start_seconds: where the 10 s span starts in ``waveform``.
 
     Returns:
-        (10, 96, 64) float32 log-mel examples.
+        (10, 96, 64) float32 log-mel examples; example i is second i of the span.
 
     Raises:
-        UsageError: a start before 0, a sample rate <= 0, or less than the 9.615 s of audio the
+        UsageError: a start before 0, a sample rate <= 0, or less than the 9.975 s of audio the
             10 examples need from ``start_seconds`` (the message says how much there is).
     """
     waveform = np.asarray(waveform)
@@ -55,24 +63,30 @@ def audio_examples(waveform, sample_rate: float, start_seconds: float = 0.0) -> 
     if not sample_rate > 0:
         raise UsageError(f"audio sample rate must be > 0 Hz, not {sample_rate!r}")
     first = round(start_seconds * sample_rate)
-    span = waveform[first : first + round(CLIP_SECONDS * sample_rate)].astype(np.float64)
-    needed = samples_for_examples(NUM_SEGMENTS)
+    seconds = [
+        waveform[first + round(i * sample_rate) : first + round((i + 1) * sample_rate)]
+        for i in range(NUM_SEGMENTS)
+    ]
     # resampy returns int(samples * 16000 / rate) samples.
-    if math.floor(len(span) * SAMPLE_RATE / sample_rate) < needed:
+    if math.floor(len(seconds[-1]) * SAMPLE_RATE / sample_rate) < EXAMPLE_SAMPLES:
+        available = max(0, len(waveform) - first) / sample_rate
         raise UsageError(
-            f"the audio lasts {math.floor(len(span) / sample_rate * 1000) / 1000:.3f} s "
-            f"from {start_seconds:g} s on; "
-            f"{NUM_SEGMENTS} VGGish examples need {needed / SAMPLE_RATE:.3f} s"
+            f"the audio lasts {math.floor(available * 1000) / 1000:.3f} s from "
+            f"{start_seconds:g} s on; {NUM_SEGMENTS} VGGish examples need {NEEDED_SECONDS:.3f} s"
         )
-    if span.ndim == 2:
-        span = span.mean(axis=1)
-    if sample_rate != SAMPLE_RATE:
-        span = resampy.resample(span, sample_rate, SAMPLE_RATE)
-    return np.asarray(log_mel_examples(span))[:NUM_SEGMENTS]
+    heard = []
+    for second in seconds:
+        mono = second.astype(np.float64)
+        if mono.ndim == 2:
+            mono = mono.mean(axis=1)
+        if sample_rate != SAMPLE_RATE:
+            mono = resampy.resample(mono, sample_rate, SAMPLE_RATE)
+        heard.append(mono[:EXAMPLE_SAMPLES])
+    return np.asarray(log_mel_examples(np.stack(heard)))[:, 0]
 
 
 def audio_features(
-    waveform, sample_rate: float, model: keras.Model, start_seconds: float = 0.0
+    waveform, sample_rate: int, model: keras.Model, start_seconds: float = 0.0
 ) -> np.ndarray:
     """The AVE audio features of [start_seconds, start_seconds + 10) s of a waveform.
 
@@ -83,7 +97,7 @@ def audio_features(
         start_seconds: where the 10 s span starts in ``waveform``.
 
     Returns:
-        (10, 128) float32: one raw VGGish embedding per 0.96 s example.
+        (10, 128) float32: one raw VGGish embedding per second.
 
     Raises:
         UsageError: as `audio_examples`; the caller adds the file name.

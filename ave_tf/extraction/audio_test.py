@@ -1,11 +1,13 @@
-"""The audio recipe: resampling, mono, the 10 s span, too-short clips, the VGGish call."""
+"""The AVE audio recipe: per-second chunks, resampling, mono, the span, too-short clips."""
 
 import keras
 import numpy as np
 import pytest
+import resampy
 
 from ave_tf.errors import UsageError
 from ave_tf.extraction.audio import audio_examples, audio_features
+from ave_tf.extraction.log_mel_test import assert_log_mel_close, numpy_log_mel_examples
 
 
 def sine(frequency: float, rate: int, seconds: float) -> np.ndarray:
@@ -50,17 +52,47 @@ def test_the_span_starts_at_start_seconds():
     )
 
 
+def test_the_ave_recipe_by_numpy():
+    # Each second alone: mono, resampy to 16 kHz, the official front end (written in NumPy in
+    # log_mel_test.py), its one example.
+    rate = 44100
+    stereo = np.random.default_rng(4).uniform(-1, 1, (10 * rate, 2))
+    expected = []
+    for i in range(10):
+        second = stereo[i * rate : (i + 1) * rate].mean(axis=1)
+        expected.append(numpy_log_mel_examples(resampy.resample(second, rate, 16000))[0])
+    assert_log_mel_close(audio_examples(stereo, rate), np.stack(expected))
+
+
+def test_each_example_hears_only_its_own_second():
+    rate = 44100
+    waveform = np.random.default_rng(5).uniform(-1, 1, 10 * rate)
+    base = audio_examples(waveform, rate)
+    changed = waveform.copy()
+    changed[round(3.5 * rate)] += 0.5
+    moved = np.any(audio_examples(changed, rate) != base, axis=(1, 2))
+    np.testing.assert_array_equal(moved, [i == 3 for i in range(10)])
+
+
+def test_the_last_25_ms_of_each_second_are_not_heard():
+    waveform = np.random.default_rng(6).uniform(-1, 1, 160000)
+    base = audio_examples(waveform, 16000)
+    changed = waveform.copy()
+    changed[3 * 16000 + 15600 : 4 * 16000] = 0.0  # [3.975, 4) s
+    np.testing.assert_array_equal(audio_examples(changed, 16000), base)
+
+
 def test_a_slightly_short_clip_gives_the_same_ten_examples():
     waveform = np.random.default_rng(2).uniform(-1, 1, 160000)
     full = audio_examples(waveform, 16000)
-    for samples in (159680, 153840):  # 9.98 s; 9.615 s, the least 10 examples need
+    for samples in (159680, 159600):  # 9.98 s; 9.975 s, the least 10 examples need
         np.testing.assert_array_equal(audio_examples(waveform[:samples], 16000), full)
 
 
 @pytest.mark.parametrize(
     "waveform, rate, start, lasts",
     [
-        (np.zeros(153839), 16000, 0.0, "9.614 s from 0 s on"),
+        (np.zeros(159599), 16000, 0.0, "9.974 s from 0 s on"),
         (np.zeros((4 * 44100, 2)), 44100, 0.0, "4.000 s from 0 s on"),
         (np.zeros(12 * 16000), 16000, 5.0, "7.000 s from 5 s on"),
         (np.zeros(12 * 16000), 16000, 20.0, "0.000 s from 20 s on"),
@@ -69,7 +101,7 @@ def test_a_slightly_short_clip_gives_the_same_ten_examples():
 def test_too_short_says_how_long_it_is_and_what_is_needed(waveform, rate, start, lasts):
     with pytest.raises(UsageError) as raised:
         audio_examples(waveform, rate, start_seconds=start)
-    assert str(raised.value) == f"the audio lasts {lasts}; 10 VGGish examples need 9.615 s"
+    assert str(raised.value) == f"the audio lasts {lasts}; 10 VGGish examples need 9.975 s"
 
 
 def test_bad_start_and_rate():

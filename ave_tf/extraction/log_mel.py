@@ -57,33 +57,37 @@ def mel_weight_matrix() -> tf.Tensor:
 
 
 def log_mel_spectrogram(waveform_16k) -> tf.Tensor:
-    """Log-mel spectrogram of a 16 kHz waveform.
+    """Log-mel spectrogram of 16 kHz waveforms.
 
     Args:
-        waveform_16k: (samples,) float32 or float64, values in [-1, 1], 16 kHz.
+        waveform_16k: (..., samples) float32 or float64, values in [-1, 1], 16 kHz; leading
+            axes (of known rank) are independent waveforms.
 
     Returns:
-        (frames, 64) float64, frames = 1 + (samples - 400) // 160 (0 below 400 samples).
+        (..., frames, 64) float64, frames = 1 + (samples - 400) // 160 (0 below 400 samples).
     """
-    frames = tf.signal.frame(tf.cast(waveform_16k, tf.float64), STFT_WINDOW, STFT_HOP)
+    waveform = tf.convert_to_tensor(waveform_16k)
+    frames = tf.signal.frame(tf.cast(waveform, tf.float64), STFT_WINDOW, STFT_HOP)
     windowed = frames * tf.signal.hann_window(STFT_WINDOW, periodic=True, dtype=tf.float64)
     # Zero-padded to the FFT length by hand: tf.signal.stft's rfft(fft_length=...) rejects a
     # waveform too short for one frame instead of returning no frames.
-    padded = tf.pad(windowed, [[0, 0], [0, FFT_LENGTH - STFT_WINDOW]])
-    magnitude = tf.abs(tf.signal.rfft(padded))  # (frames, 257)
+    padding = [[0, 0]] * waveform.shape.rank + [[0, FFT_LENGTH - STFT_WINDOW]]
+    magnitude = tf.abs(tf.signal.rfft(tf.pad(windowed, padding)))  # (..., frames, 257)
     return tf.math.log(tf.matmul(magnitude, mel_weight_matrix()) + LOG_OFFSET)
 
 
 def log_mel_examples(waveform_16k) -> tf.Tensor:
-    """VGGish input examples of a 16 kHz waveform, as ``vggish_input.waveform_to_examples``.
+    """VGGish input examples of 16 kHz waveforms, as ``vggish_input.waveform_to_examples``.
 
     Args:
-        waveform_16k: (samples,) float32 or float64, values in [-1, 1], 16 kHz.
+        waveform_16k: (..., samples) float32 or float64, values in [-1, 1], 16 kHz; leading
+            axes (of known rank) are independent waveforms.
 
     Returns:
-        (examples, 96, 64) float32; examples = 1 + (frames - 96) // 96 complete examples (0 when
-        there are fewer than 96 frames); trailing frames that do not fill an example are dropped.
+        (..., examples, 96, 64) float32; examples = 1 + (frames - 96) // 96 complete examples
+        (0 when there are fewer than 96 frames); trailing frames that fill no example are
+        dropped.
     """
     log_mel = log_mel_spectrogram(waveform_16k)
-    examples = tf.signal.frame(log_mel, EXAMPLE_FRAMES, EXAMPLE_FRAMES, axis=0)
+    examples = tf.signal.frame(log_mel, EXAMPLE_FRAMES, EXAMPLE_FRAMES, axis=-2)
     return tf.cast(examples, tf.float32)

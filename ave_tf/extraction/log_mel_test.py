@@ -125,3 +125,12 @@ def test_survives_a_saved_model_round_trip(tmp_path):
     np.testing.assert_array_equal(
         np.asarray(reloaded.examples(signal)), np.asarray(log_mel_examples(signal))
     )
+
+
+def test_leading_axes_are_independent_waveforms():
+    kinds = ("sines", "noise", "silence")
+    batch = np.stack([waveform(kind, 16000) for kind in kinds]).astype("float32")
+    together = np.asarray(log_mel_examples(batch))
+    assert together.shape == (3, 1, 96, 64)
+    for row, signal in zip(together, batch, strict=True):
+        assert_log_mel_close(row, numpy_log_mel_examples(signal.astype("float64")))
