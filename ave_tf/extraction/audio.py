@@ -17,9 +17,9 @@ So embedding i hears [start + i, start + i + 0.975) s of the clip: aligned with 
 seconds, the last 25 ms of each second unheard. (Running ``waveform_to_examples`` on the whole
 10 s instead would give examples of [0.96 i, 0.96 i + 0.975) s, drifting 0.04 s per second.)
 The last second must give one example, i.e. at least 0.975 s: a span from 9.975 s up gives the
-10 embeddings (at 16 kHz exactly those of the full 10 s; at other rates the 10th differs a little,
-the resampling filter of a shorter last second seeing less of it); a shorter span is an error
-(the AVE script fails there too; nothing is padded).
+10 embeddings, the same as the full 10 s would (at 44.1 kHz from 9.977 s up; below that the
+resampling filter, which reaches a few ms past 0.975 s, changes the 10th example by ~1e-7);
+a shorter span is an error (the AVE script fails there too; nothing is padded).
 """
 
 import math
