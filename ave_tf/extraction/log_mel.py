@@ -36,7 +36,6 @@ LOG_OFFSET = 0.01
 """Added to the mel magnitudes before the log."""
 EXAMPLE_FRAMES = 96
 """STFT frames per VGGish example (and between example starts): 0.96 s."""
-EXAMPLE_SECONDS = EXAMPLE_FRAMES * STFT_HOP / SAMPLE_RATE
 
 
 def samples_for_examples(examples: int) -> int:
