@@ -6,7 +6,9 @@
 
 FILE is an `.npz` or `.h5` holding `audio` (N, 10, 128) and `visual` (N, 10, 7, 7, 512) (a
 single video may drop the leading N) and optionally `video_id` (N,) strings. `--tfds
-tfds_ave/<config>:<split>` reads a split of the project's TFDS dataset instead. `--json_output`
+tfds_ave/<config>:<split>` reads a split of the project's TFDS dataset instead, `--video
+clip.mp4 --vggish_checkpoint=CKPT --vgg19_weights=H5` extracts one video's features in-process
+(see `ave_tf.extract`). `--json_output`
 writes every video's classes, events and video category as JSON.
 """
 
@@ -18,6 +20,7 @@ import numpy as np
 from absl import app, flags
 
 from ave_tf.atomic_files import write_json_atomic
+from ave_tf.errors import UsageError
 from ave_tf.events import format_timeline, segment_events
 from ave_tf.serving import rest_api
 from ave_tf.serving.client import Prediction, ServingClient, ServingError, check_inputs
@@ -39,6 +42,10 @@ def define_flags() -> None:
     flags.DEFINE_integer("batch_size", 16, "Videos per request.", lower_bound=1)
     flags.DEFINE_float("timeout", 60.0, "Seconds per HTTP attempt.")
     flags.DEFINE_string("json_output", None, "Write the predictions as JSON to this file.")
+    flags.DEFINE_string("video", None, "Predict a video file (features extracted in-process).")
+    from ave_tf import extract
+
+    extract.define_model_flags()  # --vggish_checkpoint, --vgg19_weights, --start_seconds, ...
 
 
 class InputFileError(ValueError):
@@ -165,13 +172,19 @@ def video_reports(video_ids: list[str], prediction: Prediction) -> list[dict]:
 
 def main(argv):
     files = argv[1:]
-    if bool(FLAGS.tfds) == bool(files) or len(files) > 1:
-        raise app.UsageError("give exactly one FILE (.npz/.h5) or --tfds tfds_ave/<config>:<split>")
+    if [bool(FLAGS.tfds), bool(files), bool(FLAGS.video)].count(True) != 1 or len(files) > 1:
+        raise app.UsageError(
+            "give exactly one FILE (.npz/.h5), --tfds tfds_ave/<config>:<split> or --video FILE"
+        )
     if bool(FLAGS.server) == bool(FLAGS.local):
         raise app.UsageError("give exactly one of --server URL or --local MODEL_DIR")
     try:
         if FLAGS.tfds:
             video_ids, audio, visual = read_tfds(FLAGS.tfds, FLAGS.data_dir)
+        elif FLAGS.video:
+            from ave_tf import extract
+
+            video_ids, audio, visual = extract.video_features(FLAGS.video)
         else:
             video_ids, audio, visual = read_videos(files[0])
         if FLAGS.local:
@@ -188,7 +201,7 @@ def main(argv):
             )
             predict_outputs = client.predict_outputs
         prediction = predict_in_batches(predict_outputs, audio, visual, FLAGS.batch_size)
-    except (InputFileError, ValueError, ServingError) as error:
+    except (InputFileError, ValueError, ServingError, UsageError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     reports = video_reports(video_ids, prediction)

@@ -1,0 +1,102 @@
+"""Writes small video files with PyAV for the extraction tests (tiny frames, known content).
+
+Each second ``s`` of a clip is one flat grey level, ``second_level(s)``, so a test can tell
+which seconds a decoded span holds; the audio is a sine per channel (amplitude 0.5).
+"""
+
+import dataclasses
+import fractions
+import pathlib
+
+import numpy as np
+
+AUDIO_RATE = 44100
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipSpec:
+    """What `write_clip` encodes.
+
+    Attributes:
+        seconds: length of the clip.
+        fps: frame rate (a `fractions.Fraction` for NTSC rates such as 30000/1001).
+        channels: audio channels (0: no audio stream).
+        width, height: frame size in pixels (even: H.264 needs it).
+    """
+
+    seconds: float = 10.0
+    fps: fractions.Fraction = fractions.Fraction(25)
+    channels: int = 1
+    width: int = 64
+    height: int = 48
+
+
+def video_codec() -> str:
+    """libx264 when the PyAV wheel has it, else mpeg4."""
+    import av
+
+    return "libx264" if "libx264" in av.codecs_available else "mpeg4"
+
+
+def second_level(second: int) -> int:
+    """The grey level (0..255) of every frame of ``second``."""
+    return 20 + 15 * second
+
+
+def write_clip(path, spec: ClipSpec = ClipSpec()) -> pathlib.Path:
+    """Encodes ``spec`` as H.264 (or MPEG-4) + AAC into ``path`` (the container follows the
+    suffix: .mp4, .mkv, ...; an .mp4 keeps its index first, so truncating it leaves a readable
+    header); returns the path."""
+    import av
+
+    path = pathlib.Path(path)
+    options = {"movflags": "faststart"} if path.suffix == ".mp4" else {}
+    with av.open(str(path), "w", options=options) as container:
+        video = container.add_stream(video_codec(), rate=spec.fps)
+        video.width, video.height, video.pix_fmt = spec.width, spec.height, "yuv420p"
+        audio = None
+        if spec.channels:
+            audio = container.add_stream("aac", rate=AUDIO_RATE)
+            audio.layout = "mono" if spec.channels == 1 else "stereo"
+        frames = int(round(spec.seconds * spec.fps))
+        for index in range(frames):
+            level = second_level(int(index / spec.fps))
+            pixels = np.full((spec.height, spec.width, 3), level, np.uint8)
+            pixels[:, : spec.width // 4, 0] = 255  # a red stripe: RGB order is checkable
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            frame.pts = index
+            frame.time_base = 1 / spec.fps
+            container.mux(video.encode(frame))
+        container.mux(video.encode())
+        if audio is not None:
+            _write_audio(container, audio, spec)
+    return path
+
+
+def _write_audio(container, stream, spec: ClipSpec) -> None:
+    import av
+
+    total = int(spec.seconds * AUDIO_RATE)
+    block = 1024
+    times = np.arange(total) / AUDIO_RATE
+    tones = [0.5 * np.sin(2 * np.pi * (440 * (c + 1)) * times) for c in range(spec.channels)]
+    samples = np.stack(tones).astype(np.float32)
+    for first in range(0, total, block):
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(samples[:, first : first + block]),
+            format="fltp",
+            layout=stream.layout.name,
+        )
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = first
+        frame.time_base = fractions.Fraction(1, AUDIO_RATE)
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode())
+
+
+def truncate(path, fraction: float = 0.5) -> pathlib.Path:
+    """Cuts ``path`` to ``fraction`` of its bytes in place (a download that stopped)."""
+    path = pathlib.Path(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * fraction)])
+    return path
