@@ -114,7 +114,7 @@ def read_clip(
                     break
         except av.FFmpegError as error:
             raise ClipError(
-                path, f"corrupt stream near {span.video_end:.2f} s ({_reason(error)})"
+                path, f"truncated or corrupt near {span.video_end:.2f} s ({_reason(error)})"
             ) from None
     duration = declared if declared is not None else span.video_end
     decoded_end = span.video_end
