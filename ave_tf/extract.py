@@ -126,29 +126,54 @@ def list_videos(
     return [(line.video_id, found[line.video_id]) for line in lines]
 
 
-def main(argv):
+def extract_to_file(
+    videos: list[tuple[str, pathlib.Path]],
+    output: str | pathlib.Path,
+    make_extractor,
+    start_seconds: float = 0.0,
+    silent_audio: bool = False,
+) -> pathlib.Path:
+    """Extracts every video (once, even if listed twice) and writes the features file.
+
+    Args:
+        videos: ``(video_id, path)`` per output row (`list_videos`).
+        output: the features file (.h5); finished videos are kept in ``<output>.parts/``
+            and a rerun with the same settings continues from them.
+        make_extractor: ``() -> FeatureExtractor``, called only if a video is left to do.
+        start_seconds, silent_audio: as in `FeatureExtractor.extract`.
+
+    Returns:
+        The output path.
+    """
     import tqdm
 
     from ave_tf.extraction.features_file import FeatureParts
 
-    if not FLAGS.output:
-        raise UsageError("--output FEATURES.h5 is required")
-    videos = list_videos(argv[1:], FLAGS.videos_dir, FLAGS.annotations)
-    parts = FeatureParts(
-        FLAGS.output,
-        {"start_seconds": FLAGS.start_seconds, "silent_audio": FLAGS.silent_audio},
-    )
+    parts = FeatureParts(output, {"start_seconds": start_seconds, "silent_audio": silent_audio})
     distinct = list({str(path): path for _, path in videos}.values())  # annotated twice: once
     todo = [path for path in distinct if not parts.has(path)]
     if len(todo) < len(distinct):
         done = len(distinct) - len(todo)
         print(f"resuming: {done} of {len(distinct)} videos already extracted", file=sys.stderr)
     if todo:
-        extractor = feature_extractor(FLAGS.batch_size)
+        extractor = make_extractor()
         for path in tqdm.tqdm(todo, desc="extract", unit="video", file=sys.stderr):
-            audio, visual = extractor.extract(path, FLAGS.start_seconds, FLAGS.silent_audio)
+            audio, visual = extractor.extract(path, start_seconds, silent_audio)
             parts.add(path, audio, visual)
-    output = parts.finish(videos)
+    return parts.finish(videos)
+
+
+def main(argv):
+    if not FLAGS.output:
+        raise UsageError("--output FEATURES.h5 is required")
+    videos = list_videos(argv[1:], FLAGS.videos_dir, FLAGS.annotations)
+    output = extract_to_file(
+        videos,
+        FLAGS.output,
+        lambda: feature_extractor(FLAGS.batch_size),
+        FLAGS.start_seconds,
+        FLAGS.silent_audio,
+    )
     count = len(videos)
     print(
         f"wrote {output}: {count} videos, audio ({count}, 10, 128), visual ({count}, 10, 7, 7, 512)"

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ave_tf.extraction import vgg19
+from ave_tf.testing.tiny_extractors import tiny_visual_model
 
 IMAGENET_BGR_MEAN = np.array([103.939, 116.779, 123.68])
 
@@ -30,21 +31,11 @@ def test_preprocessing_is_caffe_bgr_minus_imagenet_mean():
     np.testing.assert_allclose(vgg19.preprocess_frames(frames), expected, atol=1e-4)
 
 
-def _block_mean_model() -> keras.Model:
-    """(224, 224, 3) -> (7, 7, 512): 32x32 block means, then a fixed random 3 -> 512 map."""
-    inputs = keras.Input((224, 224, 3))
-    pooled = keras.layers.AveragePooling2D(32)(inputs)
-    outputs = keras.layers.Dense(512, use_bias=False)(pooled)
-    model = keras.Model(inputs, outputs)
-    model.layers[-1].set_weights([np.random.default_rng(2).normal(size=(3, 512))])
-    return model
-
-
 @pytest.mark.parametrize("batch_size", [7, 64])
 def test_visual_features_average_the_sampled_frames_of_each_second(batch_size):
     rng = np.random.default_rng(3)
     frames = rng.integers(0, 256, (37, 224, 224, 3), dtype=np.uint8)  # interval 3: repeats
-    model = _block_mean_model()
+    model = tiny_visual_model(seed=2)
     features = vgg19.visual_features(frames, model, batch_size)
     # NumPy: preprocess, 32x32 block means, the linear map, mean over each second's frames.
     bgr = frames[..., ::-1].astype(np.float64) - IMAGENET_BGR_MEAN
