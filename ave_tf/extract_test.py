@@ -13,6 +13,7 @@ from ave_tf import extract
 from ave_tf.errors import UsageError
 from ave_tf.extraction.extractor import FeatureExtractor
 from ave_tf.predict import read_videos
+from ave_tf.testing.clips import write_test_clips
 from ave_tf.testing.tiny_extractors import tiny_audio_model, tiny_visual_model
 
 ANNOTATIONS = """Category&VideoID&Quality&StartTime&EndTime
@@ -22,13 +23,20 @@ Female speech, woman speaking&ten_ntsc_stereo&good&1&4
 """
 
 
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    return write_test_clips(tmp_path_factory.mktemp("clips"))
+
+
 def test_list_videos_from_files_folder_and_annotations(clips, tmp_path):
     folder = clips["ten_25fps_mono.mp4"].parent
     given = extract.list_videos([str(clips["no_audio.mp4"])], None, None)
     assert given == [("no_audio", clips["no_audio.mp4"])]
     listed = extract.list_videos([], str(folder), None)
     assert [video_id for video_id, _ in listed] == sorted(
-        path.stem for path in folder.iterdir() if path.suffix in (".mp4", ".mkv", ".m4a")
+        path.stem
+        for path in folder.iterdir()
+        if path.suffix in (".mp4", ".mkv")  # not the .m4a
     )
     annotations = tmp_path / "Annotations.txt"
     annotations.write_text(ANNOTATIONS)

@@ -100,3 +100,39 @@ def truncate(path, fraction: float = 0.5) -> pathlib.Path:
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * fraction)])
     return path
+
+
+def write_test_clips(folder) -> dict[str, pathlib.Path]:
+    """The tests' clip set in ``folder``: name -> path. 10 s 25 fps mono and 29.97 fps
+    stereo (.mp4), 12 s 29.97 fps stereo (.mkv), no audio, 4 s, a truncated file, a text file
+    named .mp4 and an audio-only .m4a."""
+    folder = pathlib.Path(folder)
+    ntsc = fractions.Fraction(30000, 1001)
+    specs = {
+        "ten_25fps_mono.mp4": ClipSpec(seconds=10, channels=1),
+        "twelve_ntsc_stereo.mkv": ClipSpec(seconds=12, fps=ntsc, channels=2),
+        "ten_ntsc_stereo.mp4": ClipSpec(seconds=10, fps=ntsc, channels=2),
+        "no_audio.mp4": ClipSpec(seconds=10, channels=0),
+        "four_seconds.mp4": ClipSpec(seconds=4),
+        "truncated.mp4": ClipSpec(seconds=10),
+    }
+    paths = {name: write_clip(folder / name, spec) for name, spec in specs.items()}
+    truncate(paths["truncated.mp4"], 0.5)
+    paths["not_a_video.mp4"] = folder / "not_a_video.mp4"
+    paths["not_a_video.mp4"].write_text("this is text, not a video\n")
+    paths["audio_only.m4a"] = _write_audio_only(folder / "audio_only.m4a")
+    return paths
+
+
+def _write_audio_only(path) -> pathlib.Path:
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        stream.layout = "mono"
+        for first in range(0, 16000 * 2, 1024):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), "fltp", "mono")
+            frame.sample_rate, frame.pts = 16000, first
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return pathlib.Path(path)
