@@ -136,6 +136,7 @@ def _run(module, *arguments, cwd=None):
     )
 
 
+@pytest.mark.slow  # a TensorFlow start-up in a subprocess: ~40 s on 2 busy cores
 def test_command_line_bad_weights_is_one_line_and_writes_nothing(clips, tmp_path):
     output = tmp_path / "features.h5"
     result = _run(
@@ -146,9 +147,10 @@ def test_command_line_bad_weights_is_one_line_and_writes_nothing(clips, tmp_path
         clips["ten_25fps_mono.mp4"],
     )
     assert result.returncode == 2, result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith("error: VGGish checkpoint ")
-    assert "absent.ckpt: no such file" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    # (TensorFlow's own start-up lines on a machine without CUDA may precede it.)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: VGGish checkpoint {tmp_path / 'absent.ckpt'}: no such file"]
+    assert "Traceback" not in result.stderr
     assert os.listdir(tmp_path) == []
 
 
