@@ -1,0 +1,150 @@
+"""Feature extraction speed: decoding, VGGish and VGG19 separately, against the matmul roofline.
+
+Run::
+
+    python -m benchmarks.extraction_benchmark [--repeats 3] [--width 480 --height 360]
+
+Writes a 10 s H.264 + AAC clip (25 fps, 44.1 kHz stereo, ``--width`` x ``--height``) to a
+temporary folder and times, per video (median of the repeats): decoding the 10 s span
+(`decode.read_clip`), the VGGish half (`audio.audio_features`: resampling, log-mel, 10
+examples) and the VGG19 half (`vgg19.visual_features`: 160 frames, batch sizes 16/32/64).
+Random weights (speed does not depend on their values). Prints, and writes to BENCHMARKS.md
+("Extraction" section): seconds per video, videos/s, peak RSS after each stage, VGG19 GFLOP
+per video from the layer shapes and the fraction of the measured dense-matmul rate it reaches.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import fractions  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+from absl import app, flags  # noqa: E402
+
+from benchmarks.benchmarks_md import machine, write_section  # noqa: E402
+from benchmarks.model_benchmark import matmul_gflops  # noqa: E402  (defines --repeats)
+
+flags.DEFINE_integer("width", 480, "Frame width of the benchmark clip (YouTube 360p: 480).")
+flags.DEFINE_integer("height", 360, "Frame height of the benchmark clip.")
+flags.DEFINE_integer("vgg19_repeats", 1, "Timed VGG19 runs per batch size (160 frames each).")
+FLAGS = flags.FLAGS
+
+BATCH_SIZES = (16, 32, 64)
+
+
+def vgg19_gflop_per_frame(model) -> float:
+    """Multiply-adds x 2 of VGG19's convolutions up to block5_pool for one 224x224 frame."""
+    flops = 0
+    for layer in model.layers:
+        if layer.name.startswith("block") and "conv" in layer.name:
+            height, width, channels_out = layer.output.shape[1:]
+            kernel_h, kernel_w, channels_in, _ = layer.kernel.shape
+            flops += 2 * height * width * kernel_h * kernel_w * channels_in * channels_out
+    return flops / 1e9
+
+
+def _peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kB on Linux
+
+
+def _median_seconds(run, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main(argv):
+    del argv
+    from ave_tf.extraction import audio, decode, vgg19, vggish
+    from ave_tf.testing.clips import ClipSpec, write_clip
+
+    rate = matmul_gflops(FLAGS.repeats)
+    print(f"machine: {machine()}")
+    print(f"dense matmul roofline: {rate:.1f} GFLOP/s (float32, {FLAGS.repeats} runs, median)")
+    rows = []
+
+    def row(stage, seconds, note=""):
+        rows.append(
+            f"| {stage} | {seconds:.2f} | {1 / seconds:.3f} | {_peak_rss_gib():.2f} | {note} |"
+        )
+        print(rows[-1], flush=True)
+
+    with tempfile.TemporaryDirectory() as folder:
+        spec = ClipSpec(10, fractions.Fraction(25), 2, FLAGS.width, FLAGS.height)
+        path = write_clip(os.path.join(folder, "clip.mp4"), spec)
+        clip = decode.read_clip(path)  # warm-up (imports, first TF op)
+        row(
+            "decode + resize (PyAV, 250 frames)",
+            _median_seconds(lambda: decode.read_clip(path), FLAGS.repeats),
+            f"{FLAGS.width}x{FLAGS.height} H.264 + AAC",
+        )
+    audio_model = vggish.vggish_model()
+    audio.audio_features(clip.waveform, clip.sample_rate, audio_model)
+    row(
+        "VGGish (resampy, log-mel, 10 examples)",
+        _median_seconds(
+            lambda: audio.audio_features(clip.waveform, clip.sample_rate, audio_model),
+            FLAGS.repeats,
+        ),
+    )
+    visual_model = vgg19.vgg19_pool5_model(None)
+    frames_per_video = len(set(vgg19.sample_frame_indices(len(clip.frames)).ravel()))
+    gflop = vgg19_gflop_per_frame(visual_model) * frames_per_video
+    vgg19_rates = {}
+    for batch_size in BATCH_SIZES:
+        warm = clip.frames[:batch_size]
+        visual_model.predict_on_batch(vgg19.preprocess_frames(warm))
+        if frames_per_video % batch_size:
+            remainder = clip.frames[: frames_per_video % batch_size]
+            visual_model.predict_on_batch(vgg19.preprocess_frames(remainder))
+        seconds = _median_seconds(
+            lambda b=batch_size: vgg19.visual_features(clip.frames, visual_model, b),
+            FLAGS.vgg19_repeats,
+        )
+        vgg19_rates[batch_size] = gflop / seconds
+        row(
+            f"VGG19 to block5_pool, batch {batch_size}",
+            seconds,
+            f"{gflop / seconds:.0f} GFLOP/s = {gflop / seconds / rate:.0%} of the roofline",
+        )
+    best = max(vgg19_rates.values())
+    ave_videos = 4143
+    body = "\n".join(
+        [
+            f"Command: `python -m benchmarks.extraction_benchmark --repeats {FLAGS.repeats} "
+            f"--vgg19_repeats {FLAGS.vgg19_repeats} --width {FLAGS.width} "
+            f"--height {FLAGS.height}`  ",
+            f"Machine: {machine()}; **shared with other jobs while measured** (figures are "
+            "lower bounds of what the machine does alone).  ",
+            f"Measured dense-matmul rate (float32): **{rate:.1f} GFLOP/s**. VGG19 to "
+            f"block5_pool: {vgg19_gflop_per_frame(visual_model):.1f} GFLOP per 224x224 frame "
+            f"x {frames_per_video} sampled frames = **{gflop:.0f} GFLOP per video**.",
+            "",
+            "Per 10 s video (median of the repeats), random weights, peak RSS of the process "
+            "after the stage:",
+            "",
+            "| stage | s / video | videos / s | peak RSS (GiB) | note |",
+            "|---|---|---|---|---|",
+            *rows,
+            "",
+            f"VGG19 dominates: at the best measured {best:.0f} GFLOP/s the {ave_videos} AVE "
+            f"videos need {ave_videos * gflop / best / 3600:.1f} h of VGG19 here. A GPU at a "
+            f"sustained 50 TFLOP/s (TF32/bf16 convolutions) would need "
+            f"{gflop / 50e3:.3f} s per video ({ave_videos * gflop / 50e3 / 60:.0f} min for "
+            "AVE); decoding (CPU, parallel across videos) and VGGish then set the pace.",
+        ]
+    )
+    write_section("Extraction (benchmarks/extraction_benchmark.py)", body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(app.run(main))
