@@ -3,7 +3,7 @@
     python -m ave_tf.extract --vggish_checkpoint=vggish_model.ckpt \\
         --vgg19_weights=vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 \\
         --output=features.h5 clip1.mp4 clip2.mkv
-    # extract: 100%|██████████| 2/2 [01:10<00:00, 35.2s/video]
+    # (a progress bar on stderr, one step per video, then:)
     # wrote features.h5: 2 videos, audio (2, 10, 128), visual (2, 10, 7, 7, 512)
 
     python -m ave_tf.extract ... --videos_dir=AVE --annotations=Annotations.txt --output=ave.h5

@@ -1,6 +1,7 @@
 """Tests of `python -m ave_tf.extract`: the video list, the resumable features file, the
 command line, and (slow) the real VGGish and VGG19 from video file to `predict --video`."""
 
+import fractions
 import json
 import os
 import subprocess
@@ -13,7 +14,7 @@ from ave_tf import extract
 from ave_tf.errors import UsageError
 from ave_tf.extraction.extractor import FeatureExtractor
 from ave_tf.predict import read_videos
-from ave_tf.testing.clips import write_test_clips
+from ave_tf.testing.clips import ClipSpec, write_clip, write_test_clips
 from ave_tf.testing.tiny_extractors import tiny_audio_model, tiny_visual_model
 
 ANNOTATIONS = """Category&VideoID&Quality&StartTime&EndTime
@@ -154,7 +155,7 @@ def test_command_line_bad_weights_is_one_line_and_writes_nothing(clips, tmp_path
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.slow  # ~3 min on 2 busy cores: 160 real VGG19 frames, twice, and a 288 MB VGGish
+@pytest.mark.slow  # minutes on 2 busy cores: a 288 MB VGGish checkpoint, 3 TF start-ups
 def test_real_models_from_video_file_to_timeline(clips, tmp_path):
     import keras
 
@@ -170,7 +171,8 @@ def test_real_models_from_video_file_to_timeline(clips, tmp_path):
     keras.utils.set_random_seed(5)
     export_saved_model(fully_supervised_model(), tmp_path / "saved_models", "psp_fully")
     model = tmp_path / "saved_models" / "psp_fully"
-    video = clips["ten_ntsc_stereo.mp4"]
+    # 2 fps: 20 frames, so 20 distinct VGG19 frames (a 25 fps clip would need 160).
+    video = write_clip(tmp_path / "two_fps.mp4", ClipSpec(seconds=10, fps=fractions.Fraction(2)))
     weight_flags = [f"--vggish_checkpoint={checkpoint}", f"--vgg19_weights={weights}"]
 
     features = tmp_path / "features.h5"
@@ -178,7 +180,7 @@ def test_real_models_from_video_file_to_timeline(clips, tmp_path):
     assert extracted.returncode == 0, extracted.stderr
     assert f"wrote {features}: 1 videos" in extracted.stdout
     ids, audio, visual = read_videos(features)
-    assert ids == ["ten_ntsc_stereo"] and np.all(np.isfinite(visual)) and visual.max() > 0
+    assert ids == ["two_fps"] and np.all(np.isfinite(visual)) and visual.max() > 0
     assert np.all(np.isfinite(audio)) and np.ptp(audio) > 0
 
     reports = {}
@@ -186,7 +188,7 @@ def test_real_models_from_video_file_to_timeline(clips, tmp_path):
         target = tmp_path / f"{name}.json"
         predicted = _run("ave_tf.predict", "--local", model, f"--json_output={target}", *source)
         assert predicted.returncode == 0, predicted.stderr
-        assert "ten_ntsc_stereo (" in predicted.stdout
+        assert "two_fps (" in predicted.stdout
         reports[name] = json.loads(target.read_text())
     assert reports["video"] == reports["file"]
     assert reports["video"][0]["timeline"]

@@ -125,13 +125,11 @@ def read_clip(
             "the file is truncated or corrupt",
         )
     needed = end_seconds - SHORTFALL_TOLERANCE_SECONDS
-    if decoded_end < needed or (audio is not None and span.audio_end < needed):
-        lasts = min(decoded_end, span.audio_end) if audio is not None else decoded_end
-        raise ClipError(
-            path,
-            f"lasts {lasts:.2f} s (duration {duration:.2f} s); AVE features need the 10 s "
-            f"from {start_seconds:g} s to {end_seconds:g} s",
-        )
+    span_text = f"AVE features need the 10 s from {start_seconds:g} s to {end_seconds:g} s"
+    if decoded_end < needed:
+        raise ClipError(path, f"lasts {decoded_end:.2f} s (duration {duration:.2f} s); {span_text}")
+    if audio is not None and span.audio_end < needed:
+        raise ClipError(path, f"its audio ends at {span.audio_end:.2f} s; {span_text}")
     if audio is None:
         waveform = np.zeros((int(SPAN_SECONDS * SILENCE_SAMPLE_RATE), 1), np.float32)
         sample_rate = SILENCE_SAMPLE_RATE

@@ -106,6 +106,7 @@ def test_silent_audio_substitutes_silence_only_when_asked(clips):
     "name, message",
     [
         ("four_seconds.mp4", r"four_seconds.mp4: lasts 4\.0\d s \(duration 4\.0\d s\)"),
+        ("short_audio.mp4", r"short_audio.mp4: its audio ends at 5\.0\d s; AVE features need"),
         ("truncated.mp4", r"truncated.mp4: .*truncated or corrupt"),
         ("not_a_video.mp4", r"not_a_video.mp4: not a readable video file"),
         ("audio_only.m4a", r"audio_only.m4a: has no video stream"),

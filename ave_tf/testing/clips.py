@@ -22,6 +22,7 @@ class ClipSpec:
         fps: frame rate (a `fractions.Fraction` for NTSC rates such as 30000/1001).
         channels: audio channels (0: no audio stream).
         width, height: frame size in pixels (even: H.264 needs it).
+        audio_seconds: length of the audio when it differs from ``seconds``.
     """
 
     seconds: float = 10.0
@@ -29,6 +30,7 @@ class ClipSpec:
     channels: int = 1
     width: int = 64
     height: int = 48
+    audio_seconds: float | None = None
 
 
 def video_codec() -> str:
@@ -76,7 +78,8 @@ def write_clip(path, spec: ClipSpec = ClipSpec()) -> pathlib.Path:
 def _write_audio(container, stream, spec: ClipSpec) -> None:
     import av
 
-    total = int(spec.seconds * AUDIO_RATE)
+    seconds = spec.seconds if spec.audio_seconds is None else spec.audio_seconds
+    total = int(seconds * AUDIO_RATE)
     block = 1024
     times = np.arange(total) / AUDIO_RATE
     tones = [0.5 * np.sin(2 * np.pi * (440 * (c + 1)) * times) for c in range(spec.channels)]
@@ -104,8 +107,8 @@ def truncate(path, fraction: float = 0.5) -> pathlib.Path:
 
 def write_test_clips(folder) -> dict[str, pathlib.Path]:
     """The tests' clip set in ``folder``: name -> path. 10 s 25 fps mono and 29.97 fps
-    stereo (.mp4), 12 s 29.97 fps stereo (.mkv), no audio, 4 s, a truncated file, a text file
-    named .mp4 and an audio-only .m4a."""
+    stereo (.mp4), 12 s 29.97 fps stereo (.mkv), no audio, 4 s, 5 s of audio under 10 s of
+    video, a truncated file, a text file named .mp4 and an audio-only .m4a."""
     folder = pathlib.Path(folder)
     ntsc = fractions.Fraction(30000, 1001)
     specs = {
@@ -115,6 +118,7 @@ def write_test_clips(folder) -> dict[str, pathlib.Path]:
         "no_audio.mp4": ClipSpec(seconds=10, channels=0),
         "four_seconds.mp4": ClipSpec(seconds=4),
         "truncated.mp4": ClipSpec(seconds=10),
+        "short_audio.mp4": ClipSpec(seconds=10, audio_seconds=5),
     }
     paths = {name: write_clip(folder / name, spec) for name, spec in specs.items()}
     truncate(paths["truncated.mp4"], 0.5)
