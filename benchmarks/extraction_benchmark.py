@@ -138,7 +138,10 @@ def main(argv):
             f"Dense-matmul rate (float32, the higher of before/after VGG19): **{rate:.1f} "
             "GFLOP/s**; it varies with the other jobs, so the fractions are rough. VGG19 to "
             f"block5_pool: {vgg19_gflop_per_frame(visual_model):.1f} GFLOP per 224x224 frame "
-            f"x {frames_per_video} sampled frames = **{gflop:.0f} GFLOP per video**.",
+            f"({vgg19_gflop_per_frame(visual_model) / 2:.1f} G multiply-adds, the '19.6 GFLOPs' "
+            f"usually quoted) x {frames_per_video} sampled frames = **{gflop:.0f} GFLOP per "
+            "video**. A measured rate above the matmul rate means the matmul was measured "
+            "while other jobs took more of the cores.",
             "",
             "Per 10 s video (median of the repeats; VGG19: one timed batch scaled to "
             f"{frames_per_video} frames), random weights, peak RSS of the process after the "
