@@ -7,9 +7,11 @@
 FILE is an `.npz` or `.h5` features file (`ave_tf.videos`: `audio` (N, 10, 128) and `visual`
 (N, 10, 7, 7, 512), a single video may drop the leading N, optionally `video_ids` (N,)
 strings). `--tfds tfds_ave/<config>:<split>` reads a split of the project's TFDS dataset
-instead. `--local` takes a `.keras` file, a SavedModel folder or a versioned export root
-(`ave_tf.predictors`). `--json_output` writes every video's classes, events and video category
-as JSON. Bad input (file, split, model, a server's error answer): one `error:` line, exit 2.
+instead; `--video clip.mp4 --vggish_checkpoint=CKPT --vgg19_weights=H5` extracts one video's
+features in-process (`ave_tf.extract`). `--local` takes a `.keras` file, a SavedModel folder or
+a versioned export root (`ave_tf.predictors`). `--json_output` writes every video's classes,
+events and video category as JSON. Bad input (file, split, model, a server's error answer): one
+`error:` line, exit 2.
 """
 
 from ave_tf import cli  # noqa: I001  (first: quiets TensorFlow before anything imports it)
@@ -41,6 +43,10 @@ def define_flags() -> None:
     flags.DEFINE_integer("batch_size", 16, "Videos per request.", lower_bound=1)
     flags.DEFINE_float("timeout", 60.0, "Seconds per HTTP attempt.")
     flags.DEFINE_string("json_output", None, "Write the predictions as JSON to this file.")
+    flags.DEFINE_string("video", None, "Predict a video file (features extracted in-process).")
+    from ave_tf import extract
+
+    extract.define_model_flags()  # --vggish_checkpoint, --vgg19_weights, --start_seconds, ...
 
 
 def video_reports(video_ids: list[str], prediction: Prediction) -> list[dict]:
@@ -66,15 +72,21 @@ def video_reports(video_ids: list[str], prediction: Prediction) -> list[dict]:
     return reports
 
 
-def read_videos(files: list[str], tfds_spec: str | None, data_dir: str | None):
-    """The videos of the one FILE or of `--tfds` (`ave_tf.videos.Videos`)."""
+def read_videos(files: list[str], tfds_spec: str | None, data_dir: str | None, video: str | None):
+    """The videos of the one FILE, of `--tfds` or of `--video` (`ave_tf.videos.Videos`)."""
     from ave_tf import videos
 
-    if bool(tfds_spec) == bool(files) or len(files) > 1:
-        raise UsageError("give exactly one FILE (.npz/.h5) or --tfds tfds_ave/<config>:<split>")
+    if [bool(tfds_spec), bool(files), bool(video)].count(True) != 1 or len(files) > 1:
+        raise UsageError(
+            "give exactly one FILE (.npz/.h5), --tfds tfds_ave/<config>:<split> or --video FILE"
+        )
     if tfds_spec:
         config, split = videos.parse_split_spec(tfds_spec)
         return videos.read_split(config, split, data_dir=data_dir)
+    if video:
+        from ave_tf import extract
+
+        return extract.video_features(video)
     return videos.read_features_file(files[0])
 
 
@@ -83,7 +95,7 @@ def main(argv):
 
     if bool(FLAGS.server) == bool(FLAGS.local):
         raise UsageError("give exactly one of --server URL or --local MODEL")
-    videos = read_videos(argv[1:], FLAGS.tfds, FLAGS.data_dir)
+    videos = read_videos(argv[1:], FLAGS.tfds, FLAGS.data_dir, FLAGS.video)
     if FLAGS.local:
         predict = load_predictor(FLAGS.local)
     else:

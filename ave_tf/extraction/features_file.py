@@ -1,0 +1,92 @@
+"""The features file `ave_tf.extract` writes, built resumably one video at a time.
+
+The file is HDF5 with ``audio`` (N, 10, 128) float32, ``visual`` (N, 10, 7, 7, 512) float32
+and ``video_id`` (N,) strings: the layout ``ave_tf.predict`` and ``ave_tf.visualize
+--features`` read. While a run goes, each finished video is written atomically to
+``<output>.parts/`` (one ``.npz`` per video, no pickles); an interrupted run finds them there
+and continues. The final file is assembled from the parts, written atomically, and the parts
+are removed.
+"""
+
+import hashlib
+import os
+import pathlib
+import shutil
+
+import numpy as np
+
+from ave_tf.atomic_files import atomic_path, read_json, write_json_atomic
+from ave_tf.errors import UsageError
+
+SUFFIXES = (".h5", ".hdf5")
+_SETTINGS = "settings.json"
+
+
+class FeatureParts:
+    """The finished videos of a run toward ``output``, kept in ``<output>.parts/``.
+
+    Args:
+        output: the features file to build (.h5 / .hdf5).
+        settings: JSON values that must match to resume (span start, silent audio, ...); a
+            parts folder written with other settings is an error, not silently mixed.
+    """
+
+    def __init__(self, output: str | os.PathLike, settings: dict):
+        self.output = pathlib.Path(output)
+        if self.output.suffix not in SUFFIXES:
+            raise UsageError(f"--output {self.output}: must end in .h5 or .hdf5")
+        self.folder = self.output.with_name(self.output.name + ".parts")
+        stored = read_json(self.folder / _SETTINGS)
+        if stored is not None and stored != settings:
+            raise UsageError(
+                f"{self.folder} holds videos extracted with {stored}, not {settings}; "
+                "delete it to start over or rerun with the same settings"
+            )
+        self.settings = settings
+
+    def _part(self, source: str | os.PathLike) -> pathlib.Path:
+        key = hashlib.sha256(str(pathlib.Path(source).resolve()).encode()).hexdigest()[:20]
+        return self.folder / f"{key}.npz"
+
+    def has(self, source: str | os.PathLike) -> bool:
+        """Whether the features of the video file ``source`` are already kept."""
+        return self._part(source).is_file()
+
+    def add(self, source: str | os.PathLike, audio: np.ndarray, visual: np.ndarray) -> None:
+        """Keeps one video's features (atomically: a crash never leaves half a part)."""
+        if not (self.folder / _SETTINGS).is_file():
+            write_json_atomic(self.folder / _SETTINGS, self.settings)
+        with atomic_path(self._part(source), suffix=".npz") as temporary:
+            np.savez(temporary, audio=audio, visual=visual, source=str(source))
+
+    def _load(self, source) -> tuple[np.ndarray, np.ndarray]:
+        with np.load(self._part(source), allow_pickle=False) as part:
+            return part["audio"], part["visual"]
+
+    def finish(self, videos: list[tuple[str, str | os.PathLike]]) -> pathlib.Path:
+        """Writes the features file, one row per ``(video_id, source)`` in order (a source
+        may appear twice), atomically; removes the parts; returns the output path."""
+        import h5py
+
+        missing = [str(source) for _, source in videos if not self.has(source)]
+        if missing:
+            raise ValueError(f"no features kept for {missing[:3]}")
+        with atomic_path(self.output, suffix=self.output.suffix) as temporary:
+            with h5py.File(temporary, "w") as file:
+                for row, (_, source) in enumerate(videos):
+                    audio, visual = self._load(source)
+                    if row == 0:
+                        audio_rows = file.create_dataset(
+                            "audio", (len(videos), *audio.shape), np.float32
+                        )
+                        visual_rows = file.create_dataset(
+                            "visual", (len(videos), *visual.shape), np.float32
+                        )
+                    audio_rows[row], visual_rows[row] = audio, visual
+                file.create_dataset(
+                    "video_id",
+                    data=[video_id for video_id, _ in videos],
+                    dtype=h5py.string_dtype(),
+                )
+        shutil.rmtree(self.folder)
+        return self.output

@@ -1,0 +1,22 @@
+"""Small stand-ins for VGGish and VGG19 with the real input and output shapes, for tests
+about plumbing (the real architectures run in the slow end-to-end test)."""
+
+import keras
+import numpy as np
+
+
+def tiny_audio_model(seed: int = 0) -> keras.Model:
+    """(batch, 96, 64) log-mel examples -> (batch, 128): one dense layer."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((96, 64))
+    return keras.Model(inputs, keras.layers.Dense(128)(keras.layers.Flatten()(inputs)))
+
+
+def tiny_visual_model(seed: int = 0) -> keras.Model:
+    """(batch, 224, 224, 3) -> (batch, 7, 7, 512): 32x32 block means, then 3 -> 512 linear."""
+    inputs = keras.Input((224, 224, 3))
+    pooled = keras.layers.AveragePooling2D(32)(inputs)
+    dense = keras.layers.Dense(512, use_bias=False)
+    model = keras.Model(inputs, dense(pooled))
+    dense.set_weights([np.random.default_rng(seed).normal(size=(3, 512))])
+    return model
