@@ -10,10 +10,11 @@ epochs 2.. of train videos / epoch seconds, validation excluded), selected epoch
 accuracy.
 
 Part ``precision``: whether mixed precision (float16 on a GPU, bfloat16 on a CPU) costs
-accuracy. Runs `python -m trainers.fully --dataset=synthetic_full --seeds=...` for
-``--precision_epochs`` epochs without and then with `--mixed_precision`, back to back, and
-writes the "Training: mixed precision" section: test accuracy per seed and mean ± sample std,
-training videos/s, wall time. ``--precision_data_dir`` names a data dir where
+accuracy. Runs `python -m trainers.fully --dataset=synthetic_full --seed=S` for
+``--precision_epochs`` epochs for each seed S without and then with `--mixed_precision` (one
+after the other, or all at once with ``--precision_concurrent``), and writes the "Training:
+mixed precision" section: test accuracy per seed and mean ± sample std, training videos/s,
+wall time. ``--precision_data_dir`` names a data dir where
 `tfds_ave/synthetic_full` is built (built there first if it is not: ~70 s, ~4.1 GB).
 
 Every figure is read from the runs' results.json.
@@ -56,8 +57,8 @@ _PRECISION_DATA_DIR = flags.DEFINE_string(
 _CONCURRENT = flags.DEFINE_boolean(
     "precision_concurrent",
     False,
-    "precision: run the float32 and the mixed-precision trainers at the same time (half the "
-    "wall time where cores are free; their videos/s then do not compare the precisions).",
+    "precision: run every (precision, seed) trainer at the same time (less wall time where "
+    "cores are free; their videos/s then do not compare the precisions).",
 )
 _WRITE = flags.DEFINE_boolean("write", True, "Write the sections into BENCHMARKS.md.")
 
@@ -153,47 +154,58 @@ def main_job(workdir: pathlib.Path) -> str:
 
 
 def precision(workdir: pathlib.Path) -> str:
-    """The "Training: mixed precision" section: float32 vs mixed precision over seeds."""
+    """The "Training: mixed precision" section: float32 vs mixed precision over seeds.
+
+    One trainer process per (precision, seed), so that ``--precision_concurrent`` can run
+    them all at once.
+    """
     data_dir = pathlib.Path(_PRECISION_DATA_DIR.value or workdir / "tfds")
-    seeds = ",".join(_PRECISION_SEEDS.value)
+    seeds = _PRECISION_SEEDS.value
     common = [
         "--dataset=synthetic_full",
         f"--data_dir={data_dir}",
         f"--train_split={_PRECISION_TRAIN_SPLIT.value}",
         f"--epochs={_PRECISION_EPOCHS.value}",
-        f"--seeds={seeds}",
         "--export_dir=",
     ]
     variants = {"float32": [], "--mixed_precision": ["--mixed_precision"]}
     jobs = [
-        (workdir / f"precision_{i}", [*common, *extra]) for i, extra in enumerate(variants.values())
+        (workdir / f"precision_{i}_seed_{seed}", [*common, f"--seed={seed}", *extra])
+        for i, extra in enumerate(variants.values())
+        for seed in seeds
     ]
+    results = run_trainers(jobs, _CONCURRENT.value)
     rows = []
-    for name, results in zip(variants, run_trainers(jobs, _CONCURRENT.value), strict=True):
-        accuracies = [100 * run["test_accuracy"] for run in results["runs"]]
-        validation = [100 * run["validation_accuracy"] for run in results["runs"]]
-        speeds = [run["videos_per_second"] for run in results["runs"]]
+    for index, name in enumerate(variants):
+        mine = results[index * len(seeds) : (index + 1) * len(seeds)]
+        runs = [result["runs"][0] for result in mine]
+        accuracies = [100 * run["test_accuracy"] for run in runs]
+        validation = [100 * run["validation_accuracy"] for run in runs]
         rows.append(
             f"| {name} | {', '.join(f'{a:.2f}' for a in accuracies)} "
             f"| **{_mean_std(accuracies)}** | {_mean_std(validation)} "
-            f"| {', '.join(str(run['selected_epoch']) for run in results['runs'])} "
-            f"| {statistics.median(speeds):.1f} | {results['wall_seconds']:.0f} |"
+            f"| {', '.join(str(run['selected_epoch']) for run in runs)} "
+            f"| {statistics.median(run['videos_per_second'] for run in runs):.1f} "
+            f"| {max(result['wall_seconds'] for result in mine):.0f} |"
         )
         print(rows[-1], flush=True)
     command = " ".join(["python -m trainers.fully", *common[:1], "--data_dir=<dir>", *common[2:]])
     concurrent = " --precision_concurrent" if _CONCURRENT.value else ""
-    order = "at the same time" if _CONCURRENT.value else "back to back"
+    order = "all at the same time" if _CONCURRENT.value else "one after the other"
     return "\n".join(
         [
             f"Machine: {machine()}; shared with other jobs while measured; no GPU, so "
             "`--mixed_precision` is `mixed_bfloat16` here.",
             "Command: `python benchmarks/train_benchmark.py --parts=precision "
-            f"--precision_epochs={_PRECISION_EPOCHS.value} --precision_seeds={seeds} "
+            f"--precision_epochs={_PRECISION_EPOCHS.value} "
+            f"--precision_seeds={','.join(seeds)} "
             f"'--precision_train_split={_PRECISION_TRAIN_SPLIT.value}'{concurrent}`, which "
-            f"runs `{command}` and the same with `--mixed_precision`, {order}.",
+            f"runs `{command} --seed=S` and the same with `--mixed_precision`, for each seed S, "
+            f"{order}.",
             "Test segment accuracy of the model selected on validation, per seed and mean ± "
             "sample std over the seeds; videos/s = median over seeds of the training rate "
-            "(a speed comparison only when the runs were back to back: see the Model section).",
+            "(a speed comparison only when the runs did not overlap: see the Model section); "
+            "wall s = the longest run of the row.",
             "",
             "| precision | test acc. % per seed | test acc. % | validation acc. % "
             "| selected epochs | training videos/s | wall s |",

@@ -45,3 +45,23 @@ def test_no_gpu_where_nvidia_smi_finds_none(tmp_path, nvidia_smi):
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("no GPU: nvidia-smi lists none"), done.stdout
     assert not (tmp_path / ".venv").exists()
+
+
+def test_gpu_listed_but_invisible_to_tensorflow_is_an_error(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stub = bin_dir / "nvidia-smi"
+    stub.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H200 (UUID: GPU-0)'\n")
+    stub.chmod(0o755)
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "CUDA_VISIBLE_DEVICES": "",  # hides any real GPU from TensorFlow
+    }
+    done = subprocess.run(
+        ["bash", str(SCRIPT)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "GPU 0: NVIDIA H200" in done.stdout
+    assert "nvidia-smi lists GPUs but TensorFlow sees none" in done.stderr
+    assert "== trainers.fully" not in done.stdout
