@@ -110,14 +110,14 @@ for index in "${!variants[@]}"; do
     --model_dir="$work/run_$index" --seed=1 $extra >"$work/run_$index.log" 2>&1
   grep -v '^\s*$' "$work/run_$index.log" | tail -n 3 | sed 's/^/   /'
 done
-"$PYTHON" - "$work" "$EPOCHS" "${variants[@]}" <<'EOF'
+"$PYTHON" - "$work" "$EPOCHS" "$gpus" "${variants[@]}" <<'EOF'
 import json
 import pathlib
 import sys
 
 from benchmarks.benchmarks_md import machine, write_section
 
-work, epochs, variants = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
+work, epochs, gpus, variants = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
 rows = []
 for index, flags in enumerate(variants):
     path = work / f"run_{index}" / "results.json"
@@ -126,17 +126,19 @@ for index, flags in enumerate(variants):
         continue
     results = json.loads(path.read_text())
     run = results["runs"][0]
+    speed = run.get("videos_per_second")  # None when there was only one epoch
     rows.append(
-        f"| {flags or '(none)'} | {run['videos_per_second']:.0f} | {results['wall_seconds']:.1f} "
-        f"| {100 * run['test_accuracy']:.1f} |"
+        f"| {flags or '(none)'} | {'n/a' if speed is None else f'{speed:.0f}'} "
+        f"| {results['wall_seconds']:.1f} | {100 * run['test_accuracy']:.1f} |"
     )
 body = "\n".join(
     [
-        f"Command: `benchmarks/gpu_check.sh` (EPOCHS={epochs}). Machine: {machine()}.",
+        f"Command: `benchmarks/gpu_check.sh` (EPOCHS={epochs}). Machine: {machine()}; "
+        f"{'; '.join(gpus.splitlines())}.",
         f"`python -m trainers.fully --dataset=synthetic_full --strategy=mirrored "
-        f"--epochs={epochs} --export_dir=` plus the flags of the row; videos/s (training, "
-        "median over epochs after the first) and wall s (the run, from TF start-up to "
-        "results.json) as results.json records them.",
+        f"--epochs={epochs} --export_dir=` plus the flags of the row; training videos/s "
+        "(median over epochs after the first) and wall s (the trainer's own wall time) as "
+        "its results.json records them.",
         "",
         "| flags | training videos/s | wall s | test acc. % |",
         "|---|---|---|---|",
