@@ -60,6 +60,13 @@ _CONCURRENT = flags.DEFINE_boolean(
     "precision: run every (precision, seed) trainer at the same time (less wall time where "
     "cores are free; their videos/s then do not compare the precisions).",
 )
+_WORKDIR = flags.DEFINE_string(
+    "workdir",
+    None,
+    "Folder for the runs, kept afterwards: running the same command again resumes unfinished "
+    "runs and skips finished ones, and the wall times are those of the last invocation "
+    "(default: a temporary folder, deleted at the end).",
+)
 _WRITE = flags.DEFINE_boolean("write", True, "Write the sections into BENCHMARKS.md.")
 
 
@@ -231,10 +238,11 @@ def main(argv):
         "main_job": ("Training (benchmarks/train_benchmark.py)", main_job),
         "precision": ("Training: mixed precision (benchmarks/train_benchmark.py)", precision),
     }
-    with tempfile.TemporaryDirectory(prefix="train_benchmark_") as workdir:
+    with tempfile.TemporaryDirectory(prefix="train_benchmark_") as temporary:
+        workdir = pathlib.Path(_WORKDIR.value or temporary)
         for part in _PARTS.value:
             title, measure = sections[part]
-            body = measure(pathlib.Path(workdir))
+            body = measure(workdir)
             print(body, flush=True)
             if _WRITE.value:
                 write_section(title, body)
