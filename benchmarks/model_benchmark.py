@@ -4,11 +4,13 @@ Run::
 
     python -m benchmarks.model_benchmark [--repeats 7]
 
-Prints, and writes to BENCHMARKS.md ("Model" section): forward and train-step throughput
-(videos/s, batch 128, with and without jit_compile), batch-64 inference, batch-1 latency
-p50/p99 (Keras ``predict_on_batch`` and a ``tf.function`` around the model), and the
-fraction of the measured dense-matmul rate (GFLOP/s) each figure reaches, using an analytic
-FLOP count per video.
+Prints, and writes to BENCHMARKS.md (``--section``, default "Model"): forward and train-step
+throughput (videos/s, batch 128, with and without jit_compile, in float32 and in mixed
+precision), batch-64 inference, batch-1 latency p50/p99 (Keras ``predict_on_batch`` and a
+``tf.function`` around the model), and the fraction of the measured dense-matmul rate
+(GFLOP/s, in the row's compute dtype) each figure reaches, using an analytic FLOP count per
+video. Mixed precision is the policy the trainers' ``--mixed_precision`` sets: ``mixed_float16``
+where TensorFlow sees a GPU, ``mixed_bfloat16`` otherwise.
 """
 
 import os
@@ -19,6 +21,7 @@ import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
@@ -30,6 +33,9 @@ from benchmarks.benchmarks_md import machine, write_section  # noqa: E402
 
 flags.DEFINE_integer("repeats", 7, "Timed repetitions per figure (the median is reported).")
 flags.DEFINE_integer("latency_runs", 200, "Batch-1 calls timed for the latency percentiles.")
+flags.DEFINE_list("precisions", ["float32", "mixed"], "Rows per precision: float32, mixed.")
+flags.DEFINE_list("jit_compile", ["off", "on"], "Rows per jit_compile setting: off, on.")
+flags.DEFINE_string("section", "Model", "BENCHMARKS.md section to write ('' writes none).")
 FLAGS = flags.FLAGS
 
 CELLS = VISUAL_SHAPE[0] * VISUAL_SHAPE[1]
@@ -67,10 +73,15 @@ def train_flops_per_video(setting: str) -> int:
     return 3 * forward_flops_per_video(setting) - first_layer_input_gradient
 
 
-def matmul_gflops(repeats: int) -> float:
-    """Measured float32 dense matmul rate on the AVGA projection's shape (128 videos)."""
-    a = tf.random.uniform((128 * NUM_SEGMENTS * CELLS, CHANNELS))
-    b = tf.random.uniform((CHANNELS, 512))
+def mixed_policy() -> str:
+    """The policy of the trainers' ``--mixed_precision``: float16 on a GPU, else bfloat16."""
+    return "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
+
+
+def matmul_gflops(repeats: int, dtype: str = "float32") -> float:
+    """Measured dense matmul rate in ``dtype`` on the AVGA projection's shape (128 videos)."""
+    a = tf.random.uniform((128 * NUM_SEGMENTS * CELLS, CHANNELS), dtype=dtype)
+    b = tf.random.uniform((CHANNELS, 512), dtype=dtype)
     matmul = tf.function(tf.linalg.matmul)
     matmul(a, b).numpy()
     return (
@@ -89,10 +100,18 @@ def _median_seconds(run, repeats: int) -> float:
     return statistics.median(times)
 
 
-def measure(setting: str, config, jit_compile: bool, repeats: int, latency_runs: int) -> dict:
+def measure(config, policy: str, jit_compile: bool, repeats: int, latency_runs: int) -> dict:
     """Videos/s of a training step (batch 128), of inference at batch 128 and 64, and batch-1
-    latency percentiles (ms) of the compiled prediction path."""
-    model = compiled_model(config, jit_compile)
+    latency percentiles (ms) of the compiled prediction path, under dtype ``policy``."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        return _measure(compiled_model(config, jit_compile), jit_compile, repeats, latency_runs)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _measure(model, jit_compile: bool, repeats: int, latency_runs: int) -> dict:
     # Tensors, as tf.data hands them to fit/predict: the numpy -> tensor copy of 128 MB of
     # visual features per batch is the input pipeline's cost, not the model's.
     inputs, targets = random_batch(128)
@@ -135,64 +154,94 @@ def _latency_ms(predict, inputs, runs: int) -> tuple[float, float]:
 
 def main(argv):
     del argv
-    rate = matmul_gflops(FLAGS.repeats)
-    print(f"machine: {machine()}")
-    print(f"dense matmul roofline: {rate:.1f} GFLOP/s (float32, {FLAGS.repeats} runs, median)")
+    unknown = sorted(set(FLAGS.precisions) - {"float32", "mixed"}) + sorted(
+        set(FLAGS.jit_compile) - {"off", "on"}
+    )
+    if unknown:
+        raise app.UsageError(f"unknown --precisions/--jit_compile values: {unknown}")
+    policies = {"float32": "float32", "mixed": mixed_policy()}
+    print(f"machine: {machine()}; TensorFlow devices: {_devices()}")
+    rates = {}
+    for precision in FLAGS.precisions:
+        compute = keras.DTypePolicy(policies[precision]).compute_dtype
+        rates[precision] = matmul_gflops(FLAGS.repeats, compute)
+        print(f"dense matmul rate, {compute}: {rates[precision]:.1f} GFLOP/s", flush=True)
     rows = []
     for setting, config in (
         ("fully", FullySupervisedConfig()),
         ("weakly", WeaklySupervisedConfig()),
     ):
-        train_flops, forward_flops = (
-            train_flops_per_video(setting),
-            forward_flops_per_video(setting),
-        )
-        roof_train = rate * 1e9 / train_flops
-        roof_forward = rate * 1e9 / forward_flops
-        for jit_compile in (False, True):
-            figures = measure(setting, config, jit_compile, FLAGS.repeats, FLAGS.latency_runs)
+        train_flops = train_flops_per_video(setting)
+        forward_flops = forward_flops_per_video(setting)
+        for precision in FLAGS.precisions:
+            roof_train = rates[precision] * 1e9 / train_flops
+            roof_forward = rates[precision] * 1e9 / forward_flops
+            for jit in FLAGS.jit_compile:
+                figures = measure(
+                    config, policies[precision], jit == "on", FLAGS.repeats, FLAGS.latency_runs
+                )
+                rows.append(
+                    f"| {setting} | {policies[precision]} | {jit} "
+                    f"| {figures['train']:.0f} ({figures['train'] / roof_train:.0%}) "
+                    f"| {figures['forward128']:.0f} "
+                    f"({figures['forward128'] / roof_forward:.0%}) "
+                    f"| {figures['forward64']:.0f} ({figures['forward64'] / roof_forward:.0%}) "
+                    f"| {figures['p50']:.2f} / {figures['p99']:.2f} "
+                    f"| {figures['call_p50']:.2f} / {figures['call_p99']:.2f} |"
+                )
+                print(rows[-1], flush=True)
+            roof = f"{roof_forward:.0f}"
             rows.append(
-                f"| {setting} | {'on' if jit_compile else 'off'} "
-                f"| {figures['train']:.0f} ({figures['train'] / roof_train:.0%}) "
-                f"| {figures['forward128']:.0f} ({figures['forward128'] / roof_forward:.0%}) "
-                f"| {figures['forward64']:.0f} ({figures['forward64'] / roof_forward:.0%}) "
-                f"| {figures['p50']:.2f} / {figures['p99']:.2f} "
-                f"| {figures['call_p50']:.2f} / {figures['call_p99']:.2f} |"
+                f"| {setting} roofline | {policies[precision]} | | {roof_train:.0f} | {roof} "
+                f"| {roof} | | |"
             )
-            print(rows[-1], flush=True)
-        roof = f"{roof_forward:.0f}"
-        rows.append(f"| {setting} roofline | | {roof_train:.0f} | {roof} | {roof} | | |")
         print(
             f"{setting}: {forward_flops / 1e6:.0f} MFLOP/video forward, "
             f"{train_flops / 1e6:.0f} MFLOP/video train step"
         )
+    command = (
+        f"python -m benchmarks.model_benchmark --repeats {FLAGS.repeats} "
+        f"--latency_runs {FLAGS.latency_runs} --precisions={','.join(FLAGS.precisions)} "
+        f"--jit_compile={','.join(FLAGS.jit_compile)}"
+    )
+    matmul = "; ".join(
+        f"{keras.DTypePolicy(policies[p]).compute_dtype} **{rates[p]:.1f} GFLOP/s**"
+        for p in FLAGS.precisions
+    )
     body = "\n".join(
         [
-            f"Command: `python -m benchmarks.model_benchmark --repeats {FLAGS.repeats}`  ",
-            f"Machine: {machine()}  ",
-            f"Measured dense-matmul rate (float32, AVGA projection shape): **{rate:.1f} GFLOP/s**; "
-            "the roofline rows divide it by the analytic FLOPs per video "
+            f"Command: `{command}`  ",
+            f"Machine: {machine()}; TensorFlow devices: {_devices()}; shared with other jobs "
+            "while measured; the rows of one setting ran back to back.  ",
+            f"Measured dense-matmul rate (AVGA projection shape): {matmul}; the roofline rows "
+            "divide the rate of the row's compute dtype by the analytic FLOPs per video "
             f"(fully {forward_flops_per_video('fully') / 1e6:.0f} MFLOP forward / "
             f"{train_flops_per_video('fully') / 1e6:.0f} MFLOP train; weakly "
             f"{forward_flops_per_video('weakly') / 1e6:.0f} / "
             f"{train_flops_per_video('weakly') / 1e6:.0f}).",
             "",
-            "Inputs are tensors already in memory, as tf.data delivers them (feeding NumPy "
-            "arrays adds a 128 MB copy per batch: measured 513 instead of 566 videos/s "
-            "forward, 211 instead of 251 training, fully, no jit).",
+            "Inputs are float32 tensors already in memory, as tf.data delivers them. The "
+            "mixed-precision rows use the policy of the trainers' `--mixed_precision` "
+            "(`mixed_float16` on a GPU, `mixed_bfloat16` on a CPU): weights in float32, "
+            "computation in the low-precision dtype.",
             "",
             "Videos/s (median of the repeats; in brackets the fraction of the roofline) and "
             "batch-1 latency in ms (p50 / p99) of Keras `predict_on_batch` and of the model "
             "called inside one `tf.function` (jit_compile as in the row), outputs fetched:",
             "",
-            "| model | jit_compile | train step, batch 128 | inference, batch 128 "
+            "| model | dtype policy | jit_compile | train step, batch 128 | inference, batch 128 "
             "| inference, batch 64 | batch-1 `predict_on_batch` | batch-1 `tf.function` |",
-            "|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|",
             *rows,
         ]
     )
-    write_section("Model", body)
+    if FLAGS.section:
+        write_section(FLAGS.section, body)
     return 0
+
+
+def _devices() -> str:
+    return ", ".join(device.name for device in tf.config.list_logical_devices()) or "none"
 
 
 if __name__ == "__main__":

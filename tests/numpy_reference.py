@@ -5,7 +5,10 @@ It reads an official ``state_dict`` (PyTorch names and layouts, see
 ``tests/official_weights.py``) and follows PyTorch semantics: ``Linear(x) = x @ W.T + b``;
 ``nn.LSTM`` (bidirectional, zero initial state, gates i, f, g, o, bias = ``bias_ih +
 bias_hh``, output ``[forward, backward]``); ``nn.LayerNorm`` (biased variance, eps 1e-6);
-``F.cosine_similarity`` (eps 1e-8, each norm clamped). Dropout is the identity (eval mode).
+``F.cosine_similarity`` (eps 1e-8, each norm clamped). Dropout is the identity (eval mode)
+unless a ``dropout`` function is passed: it is then applied at the official dropout positions
+(PSP only, after the ReLU of ``psp.v_L1``, ``psp.v_L2``, ``psp.a_L1``, ``psp.a_L2`` and, fully
+supervised, ``psp.v_fc``, ``psp.a_fc``), e.g. to replay the masks a training-mode run drew.
 
 Arithmetic is done in ``dtype`` (default float64, so the reference's own rounding is negligible
 next to the float32 model under test; pass ``np.float32`` to mimic the official float32 run, e.g.
@@ -15,15 +18,26 @@ Usage::
 
     out = fully_forward(state, audio, visual, tau=0.099)   # out["segment_logits"]: (B, 10, 29)
     out = weakly_forward(state, audio, visual, tau=0.095)  # out["video_probabilities"]: (B, 29)
+    out = fully_forward(state, audio, visual, tau=0.099, dropout=apply_masks)  # training mode
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
 L1_EPSILON = 1e-8
 LAYER_NORM_EPSILON = 1e-6
 COSINE_EPSILON = 1e-8
+
+Dropout = Callable[[str, np.ndarray], np.ndarray]
+"""``dropout(name, x)``: the dropped-out ``x`` at the position after ``relu(name(...))``, where
+``name`` is the official layer name (``"psp.v_L1"``); ``x`` is (B, T, 256)."""
+
+
+def no_dropout(name: str, x: np.ndarray) -> np.ndarray:
+    """Eval mode: dropout is the identity."""
+    del name
+    return x
 
 
 def linear(x, state, name, dtype, bias=False):
@@ -108,17 +122,23 @@ def layer_norm(x, state, dtype):
     return normed * weight + np.asarray(state["psp.layer_norm.bias"], dtype)
 
 
-def positive_sample_propagation(visual, audio, state, tau, renormalize, dtype):
+def positive_sample_propagation(
+    visual, audio, state, tau, renormalize, dtype, dropout: Dropout = no_dropout
+):
     """PSP up to (not including) the output projection / LayerNorm.
 
     visual, audio: (B, T, 256) Bi-LSTM outputs. Returns a dict with ``v_psp``, ``a_psp``
     (B, T, 256) = residual + propagated, and ``beta_va``, ``beta_av``, ``gamma_va``,
     ``gamma_av`` (B, T, T).
     """
-    v1 = relu(linear(visual, state, "psp.v_L1", dtype))
-    v2 = relu(linear(visual, state, "psp.v_L2", dtype))
-    a1 = relu(linear(audio, state, "psp.a_L1", dtype))
-    a2 = relu(linear(audio, state, "psp.a_L2", dtype))
+
+    def branch(x, name):
+        return dropout(name, relu(linear(x, state, name, dtype)))
+
+    v1 = branch(visual, "psp.v_L1")
+    v2 = branch(visual, "psp.v_L2")
+    a1 = branch(audio, "psp.a_L1")
+    a2 = branch(audio, "psp.a_L2")
     scale = np.asarray(np.sqrt(256.0), dtype)
     similarity = relu(v2 @ np.swapaxes(a1, 1, 2) / scale)  # rows: visual t, cols: audio t'
     beta_va = row_l1_normalize(similarity)
@@ -164,14 +184,20 @@ def _internals(psp, alpha, attended, audio_lstm, visual_lstm):
 
 
 def fully_forward(
-    state: Mapping[str, np.ndarray], audio, visual, tau: float, dtype=np.float64
+    state: Mapping[str, np.ndarray],
+    audio,
+    visual,
+    tau: float,
+    dtype=np.float64,
+    dropout: Dropout = no_dropout,
 ) -> dict[str, np.ndarray]:
-    """The official fully supervised network (reference.md §2), eval mode.
+    """The official fully supervised network (reference.md §2), eval mode by default.
 
     Args:
         state: official ``state_dict`` (``psp.v_fc.weight``, ``fa.0.weight``, ...).
         audio: (B, 10, 128); visual: (B, 10, 7, 7, 512).
         tau: PSP threshold (entries strictly greater are kept; +-inf allowed).
+        dropout: applied at the six official dropout positions (default: identity).
 
     Returns:
         ``segment_logits`` (B, 10, 29), ``segment_probabilities`` (B, 10, 29),
@@ -186,9 +212,11 @@ def fully_forward(
     v = linear(linear(attended, state, "fv.0", dtype), state, "fv.1", dtype)  # (B,T,128)
     audio_lstm = bidirectional_lstm(a, state, "lstm_a_v.lstm_audio", dtype)
     visual_lstm = bidirectional_lstm(v, state, "lstm_a_v.lstm_video", dtype)
-    psp = positive_sample_propagation(visual_lstm, audio_lstm, state, tau, True, dtype)
-    v_psp = layer_norm(relu(linear(psp["v_psp"], state, "psp.v_fc", dtype)), state, dtype)
-    a_psp = layer_norm(relu(linear(psp["a_psp"], state, "psp.a_fc", dtype)), state, dtype)
+    psp = positive_sample_propagation(visual_lstm, audio_lstm, state, tau, True, dtype, dropout)
+    v_psp = dropout("psp.v_fc", relu(linear(psp["v_psp"], state, "psp.v_fc", dtype)))
+    a_psp = dropout("psp.a_fc", relu(linear(psp["a_psp"], state, "psp.a_fc", dtype)))
+    v_psp = layer_norm(v_psp, state, dtype)
+    a_psp = layer_norm(a_psp, state, dtype)
     logits = classifier((v_psp + a_psp) / 2, state, dtype)
     return {
         "segment_logits": logits,
@@ -199,11 +227,17 @@ def fully_forward(
 
 
 def weakly_forward(
-    state: Mapping[str, np.ndarray], audio, visual, tau: float, dtype=np.float64
+    state: Mapping[str, np.ndarray],
+    audio,
+    visual,
+    tau: float,
+    dtype=np.float64,
+    dropout: Dropout = no_dropout,
 ) -> dict[str, np.ndarray]:
-    """The official weakly supervised network (reference.md §3), eval mode.
+    """The official weakly supervised network (reference.md §3), eval mode by default.
 
-    Args: as ``fully_forward`` (with the weakly ``state_dict``: ``linear_v``, ``W3``).
+    Args: as ``fully_forward`` (with the weakly ``state_dict``: ``linear_v``, ``W3``); the
+    weakly supervised network has four dropout positions (no ``psp.*_fc``).
 
     Returns:
         ``segment_logits`` (B, 10, 29) = scores after the weighting branch,
@@ -216,7 +250,7 @@ def weakly_forward(
     v = linear(attended, state, "linear_v", dtype, bias=True)  # (B,T,128)
     audio_lstm = bidirectional_lstm(audio, state, "lstm_a_v.lstm_audio", dtype)
     visual_lstm = bidirectional_lstm(v, state, "lstm_a_v.lstm_video", dtype)
-    psp = positive_sample_propagation(visual_lstm, audio_lstm, state, tau, False, dtype)
+    psp = positive_sample_propagation(visual_lstm, audio_lstm, state, tau, False, dtype, dropout)
     v_psp = layer_norm(psp["v_psp"], state, dtype)
     a_psp = layer_norm(psp["a_psp"], state, dtype)
     scores = classifier((v_psp + a_psp) / 2, state, dtype)
