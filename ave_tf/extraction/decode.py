@@ -22,7 +22,7 @@ from ave_tf.errors import UsageError
 SPAN_SECONDS = 10.0
 FRAME_SIZE = 224
 # A 10 s clip whose container rounds its end (e.g. 9.98 s of video) is still a 10 s clip; a
-# span shorter than this much is an error. VGGish needs 9.615 s of audio for its 10 examples.
+# span shorter than this much is an error. VGGish needs 9.975 s of audio (ave_tf.extraction.audio).
 SHORTFALL_TOLERANCE_SECONDS = 0.1
 # Sample rate of the silence that `silent_audio` substitutes for a missing audio stream.
 SILENCE_SAMPLE_RATE = 16000
