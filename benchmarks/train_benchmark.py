@@ -1,12 +1,15 @@
-"""Wall time of the main job and training throughput, with and without jit_compile.
+"""Wall time of the main job and training throughput, per trainer flag.
 
-    python benchmarks/train_benchmark.py [--repeats=1] [--epochs=N]
+    python benchmarks/train_benchmark.py [--repeats=1] [--epochs=N] [--variants=none,jit_compile]
+    python benchmarks/train_benchmark.py --epochs=6 --variants=none,deterministic \
+        --section="Training: cost of --deterministic"
 
 Runs `python -m trainers.fully` as a user would (synthetic data, every default) in a fresh
 TFDS data dir, so the first run includes building `tfds_ave/synthetic`; then the same command
-with `--jit_compile` on the built data. Prints and writes the "Training" section of
-BENCHMARKS.md: wall time of each command, training videos/s (median over epochs 2.. of
-train videos / epoch seconds, validation excluded), selected epoch and test accuracy.
+with each variant's flag (`none` = no extra flag) on the built data. Prints and writes a
+section of BENCHMARKS.md ("Training" by default): wall time of each command, training
+videos/s (median over epochs 2.. of train videos / epoch seconds, validation excluded),
+selected epoch and test accuracy.
 """
 
 import json
@@ -26,10 +29,18 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 _REPEATS = flags.DEFINE_integer("repeats", 1, "Runs per variant (medians are reported).")
 _EPOCHS = flags.DEFINE_integer("epochs", None, "Override the main job's epochs.")
 _WRITE = flags.DEFINE_boolean("write", True, "Write the section into BENCHMARKS.md.")
+_VARIANTS = flags.DEFINE_list(
+    "variants",
+    ["none", "jit_compile"],
+    "Boolean trainer flags to time, one run set each ('none' = every flag at its default).",
+)
+_SECTION = flags.DEFINE_string(
+    "section", "Training", "BENCHMARKS.md section title (the script's name is appended)."
+)
 
 
-def run_main_job(workdir, data_dir, jit, index):
-    model_dir = workdir / f"run_{'jit' if jit else 'nojit'}_{index}"
+def run_main_job(workdir, data_dir, variant, index):
+    model_dir = workdir / f"run_{variant}_{index}"
     command = [
         sys.executable,
         "-m",
@@ -38,8 +49,8 @@ def run_main_job(workdir, data_dir, jit, index):
         f"--model_dir={model_dir}",
         f"--export_dir={workdir / 'saved_models'}",
     ]
-    if jit:
-        command.append("--jit_compile")
+    if variant != "none":
+        command.append(f"--{variant}")
     if _EPOCHS.value:
         command.append(f"--epochs={_EPOCHS.value}")
     start = time.perf_counter()
@@ -64,41 +75,45 @@ def main(argv):
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="train_benchmark_"))
     data_dir = workdir / "tfds"
     rows = []
-    for jit in (False, True):
-        measured = [run_main_job(workdir, data_dir, jit, i) for i in range(_REPEATS.value)]
+    for variant in _VARIANTS.value:
+        measured = [run_main_job(workdir, data_dir, variant, i) for i in range(_REPEATS.value)]
         for i, m in enumerate(measured):
-            print(f"jit_compile={jit} run {i}: {json.dumps(m)}", flush=True)
-        rows.append((jit, measured))
+            print(f"{variant} run {i}: {json.dumps(m)}", flush=True)
+        rows.append((variant, measured))
     epochs = f" --epochs={_EPOCHS.value}" if _EPOCHS.value else ""
+    options = f"--repeats={_REPEATS.value}{epochs} --variants={','.join(_VARIANTS.value)}"
+    if _SECTION.value != "Training":
+        options += f' --section="{_SECTION.value}"'
+    extra = [f"`--{v}`" for v in _VARIANTS.value if v != "none"]
     lines = [
         f"Machine: {machine()}; shared with other jobs; no GPU.",
-        f"Command: `python benchmarks/train_benchmark.py --repeats={_REPEATS.value}{epochs}`, "
+        f"Command: `python benchmarks/train_benchmark.py {options}`, "
         "which times `python -m trainers.fully" + epochs + " --data_dir=<fresh dir>` "
         "(synthetic data, every other flag at its default: batch 128, 2 steps of 128 videos "
-        "per epoch), then the same with `--jit_compile`.",
-        "The first no-jit run includes building tfds_ave/synthetic in the fresh data dir; "
+        f"per epoch), then the same with {' and with '.join(extra) or 'nothing else'}.",
+        "The first run includes building tfds_ave/synthetic in the fresh data dir; "
         "wall time = the whole command (TF start-up, build, training, validation, test, "
         "export). videos/s = training videos / training seconds per epoch, median over "
         "epochs after the first (validation excluded).",
         "",
-        "| jit_compile | runs | wall s (median) | train s | epochs | training videos/s (median) "
+        "| extra flag | runs | wall s (median) | train s | epochs | training videos/s (median) "
         "| selected epoch | test acc. % |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for jit, measured in rows:
+    for variant, measured in rows:
         accuracies = ", ".join(f"{100 * m['test_accuracy']:.1f}" for m in measured)
         wall = statistics.median(m["wall_seconds"] for m in measured)
         speed = statistics.median(m["videos_per_second"] for m in measured)
         train = statistics.median(m["train_seconds"] for m in measured)
         lines.append(
-            f"| {jit} | {len(measured)} | {wall:.0f} | {train:.0f} | {measured[0]['epochs']} | "
+            f"| {variant} | {len(measured)} | {wall:.0f} | {train:.0f} | {measured[0]['epochs']} | "
             f"{speed:.1f} | {', '.join(str(m['selected_epoch']) for m in measured)} | "
             f"{accuracies} |"
         )
     body = "\n".join(lines)
     print(body)
     if _WRITE.value:
-        write_section("Training (benchmarks/train_benchmark.py)", body)
+        write_section(f"{_SECTION.value} (benchmarks/train_benchmark.py)", body)
 
 
 if __name__ == "__main__":

@@ -12,9 +12,9 @@ import sys
 
 from absl import app, flags, logging
 
+from ave_tf import cli
 from ave_tf.atomic_files import write_json_atomic
-from trainers import flags as train_flags
-from trainers.errors import UsageError
+from ave_tf.errors import UsageError
 
 FLAGS = flags.FLAGS
 
@@ -102,4 +102,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main, flags_parser=train_flags.parse_flags)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix as sk_confusion
 
 from trainers.evaluation import format_report, segment_report
-from trainers.selection import should_validate
+from trainers.callbacks import should_validate
 
 
 def test_segment_report_matches_sklearn():
