@@ -234,11 +234,11 @@ def test_damaged_newest_backup_falls_back_to_the_previous(tmp_path, capfd):
 def test_damaged_keras_backup_starts_the_seed_over(tmp_path, capfd):
     # What Keras' own BackupAndRestore left after a kill mid-save: a 96-byte weights file.
     config = tiny_config(tmp_path, epochs=2)
+    training.prepare_model_dir(config)
     backup = tmp_path / "run" / "seed_1" / "backup"
     backup.mkdir(parents=True)
     (backup / "latest.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(88))
     (backup / "training_metadata.json").write_text('{"epoch": 1, "batch": 0}')
-    training.prepare_model_dir(config)
     source = data_source.InMemorySource("fully", data_source.random_splits(SIZES, seed=3))
     counter = EpochCounter()
     summary = training.run_training(config, source=source, callbacks=[counter])
