@@ -3,8 +3,8 @@
 import numpy as np
 from sklearn.metrics import confusion_matrix as sk_confusion
 
-from trainers.evaluation import format_report, segment_report
 from trainers.callbacks import should_validate
+from trainers.evaluation import format_report, segment_report
 
 
 def test_segment_report_matches_sklearn():

@@ -145,6 +145,7 @@ def train_seed(config, seed, source, strategy, run_dir, callbacks=()):
     run_dir = pathlib.Path(run_dir)
     done = read_json(run_dir / "result.json")
     if done is not None:
+        shutil.rmtree(run_dir / "backup", ignore_errors=True)  # Killed before it was deleted.
         return done
     start = time.perf_counter()
     keras.utils.set_random_seed(seed)
