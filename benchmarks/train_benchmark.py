@@ -4,7 +4,8 @@
 
 Part ``main_job``: runs `python -m trainers.fully` as a user would (synthetic data, every
 default) in a fresh TFDS data dir, so the first run includes building `tfds_ave/synthetic`; then
-the same command with `--jit_compile` and with `--mixed_precision` on the built data. Writes the
+the same command with `--jit_compile`, with `--mixed_precision` and with `--deterministic` on
+the built data. Writes the
 "Training" section of BENCHMARKS.md: wall time of each command, training videos/s (median over
 epochs 2.. of train videos / epoch seconds, validation excluded), selected epoch and test
 accuracy.
@@ -40,6 +41,7 @@ VARIANTS = {
     "float32": [],
     "float32, --jit_compile": ["--jit_compile"],
     "--mixed_precision": ["--mixed_precision"],
+    "float32, --deterministic": ["--deterministic"],
 }
 _PARTS = flags.DEFINE_list("parts", ["main_job"], f"Parts to run, among {', '.join(PARTS)}.")
 _REPEATS = flags.DEFINE_integer("repeats", 1, "main_job: runs per variant (medians reported).")

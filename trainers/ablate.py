@@ -3,57 +3,144 @@
     python -m trainers.ablate                              # synthetic, both settings, 3 seeds
     python -m trainers.ablate --dataset=features --manual_dir=/path/to/AVE --tables=1
 
-Every distinct config is trained (with validation selection and one test evaluation per seed)
-under `<model_root>/<setting>-<changes>/`, so an interrupted ablation resumes where it stopped.
-Prints and writes (`--output`, default `<model_root>/ABLATION.md`) rows such as
+Each `Variant` names a paper table row, the setting, the config change from the setting's
+defaults and the paper's segment accuracy (reference.md §5). Every distinct config is trained
+once (with validation selection and one test evaluation per seed) under
+`<model_root>/<setting>-<changes>/`, so an interrupted ablation resumes where it stopped, and
+reported in every row that names it (e.g. Table 1's PSP and Table 2's "AVPS on"). Prints and
+writes (`--output`, default `<model_root>/ABLATION.md`) rows such as
 
     | Table 1 | ASP | fully | 75.9 | 61.3 ± 1.2 | 3 | 25, 29, 20 |
+
+The recipe flags are the trainers' (`trainers.config`), without the model switches.
 """
 
-import pathlib
-import sys
+from ave_tf import cli  # noqa: I001  (first: quiets TensorFlow before anything imports it)
 
-from absl import app, flags, logging
+import dataclasses
+import math
+import pathlib
+
+from absl import flags
 
 from ave_tf.atomic_files import write_text_atomic
-from trainers import ablation, data_source, run_config, training
-from trainers import flags as train_flags
-from trainers.errors import UsageError
-
-FLAGS = flags.FLAGS
+from ave_tf.errors import UsageError
+from trainers import config as config_lib
+from trainers import reports, training
 
 
-def define_flags() -> None:
-    """Defines this command's flags (only when run as a program: importing defines none)."""
-    flags.DEFINE_list("settings", ["fully", "weakly"], "Settings to ablate.")
-    flags.DEFINE_list("tables", ["1", "2", "3"], "Paper tables to reproduce (1, 2, 3).")
-    flags.DEFINE_string("dataset", "synthetic", "synthetic, synthetic_full or features.")
-    flags.DEFINE_string("data_dir", None, "TFDS data directory.")
-    flags.DEFINE_string("manual_dir", None, "AVE release folder (features).")
-    flags.DEFINE_integer("epochs", None, "Epochs per run (default: the recipe's).")
-    flags.DEFINE_integer("batch_size", 128, "Global batch size.")
-    flags.DEFINE_integer("eval_every", 5, "Validation period in epochs.")
-    flags.DEFINE_list("seeds", ["1", "2", "3"], "Seeds per variant.")
-    flags.DEFINE_string("train_split", "train", "Training split.")
-    flags.DEFINE_string("validation_split", "validation", "Selection split.")
-    flags.DEFINE_string("test_split", "test", "Test split.")
-    flags.DEFINE_string("model_root", "runs/ablation", "Folder of all variant runs.")
-    flags.DEFINE_string("output", None, "Markdown file (default <model_root>/ABLATION.md).")
-    flags.DEFINE_string("strategy", "auto", "auto, mirrored or one_device.")
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One row of the paper's ablation tables.
+
+    Args:
+        table: "Table 1", "Table 2" or "Table 3".
+        name: the paper's row name (e.g. "ASP", "tau = 0.025").
+        setting: "fully" or "weakly".
+        changes: model-config fields that differ from the setting's defaults.
+        paper: the paper's test segment accuracy in percent.
+    """
+
+    table: str
+    name: str
+    setting: str
+    changes: tuple[tuple[str, object], ...]
+    paper: float
+
+    @property
+    def key(self) -> str:
+        """Folder name shared by every variant with the same setting and config changes."""
+        if not self.changes:
+            return f"{self.setting}-default"
+        parts = [f"{name}={value}" for name, value in sorted(self.changes)]
+        return f"{self.setting}-" + ",".join(parts)
+
+
+TABLE1 = {  # name -> (changes, fully %, weakly %)
+    "w/o PSP": ((("tau", math.inf),), 73.7, 70.2),
+    "ASP": ((("tau", -math.inf),), 75.9, 71.2),
+    "WPSP": ((("tau", 0.0),), 76.0, 71.2),
+    "SAPSP": ((("self_attention", "transformer"), ("tau", 0.095)), 75.4, 70.8),
+    "PSP": ((("tau", 0.095),), 77.8, 73.5),
+}
+TAU_SWEEP = {
+    0.0: (75.9, 71.2),
+    0.025: (76.1, 71.7),
+    0.075: (75.3, 70.4),
+    0.095: (77.8, 73.5),
+    0.115: (76.6, 72.8),
+}
+
+
+def paper_variants(settings=("fully", "weakly"), tables=(1, 2, 3)):
+    """The rows of the paper's Tables 1-3 for `settings`, in the paper's order."""
+    rows = []
+    for setting in settings:
+        column = 0 if setting == "fully" else 1
+        if 1 in tables:
+            for name, (changes, *paper) in TABLE1.items():
+                rows.append(Variant("Table 1", name, setting, changes, paper[column]))
+        if 2 in tables:
+            if setting == "fully":
+                rows.append(Variant("Table 2", "AVPS off", setting, (("avps_weight", 0.0),), 76.6))
+                rows.append(Variant("Table 2", "AVPS on", setting, (("tau", 0.095),), 77.8))
+            else:
+                rows.append(
+                    Variant(
+                        "Table 2",
+                        "weighting off",
+                        setting,
+                        (("tau", 0.095), ("weighting_branch", False)),
+                        71.6,
+                    )
+                )
+                rows.append(Variant("Table 2", "weighting on", setting, (("tau", 0.095),), 73.5))
+        if 3 in tables:
+            for tau, paper in TAU_SWEEP.items():
+                rows.append(
+                    Variant("Table 3", f"tau = {tau}", setting, (("tau", tau),), paper[column])
+                )
+    return rows
+
+
+def markdown_table(variants, outcomes, description) -> str:
+    """Markdown: one row per variant with the paper's number and our mean ± std.
+
+    Args:
+        variants: `Variant`s in display order.
+        outcomes: variant key -> results.json dict of its run (see `reports.summarize`).
+        description: one line saying on what data and recipe the numbers were measured.
+    """
+    lines = [
+        description,
+        "",
+        "| table | variant | setting | paper (%) | ours: test acc. mean ± std (%) | seeds | "
+        "selected epochs |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for variant in variants:
+        outcome = outcomes[variant.key]
+        mean, std = reports.mean_std([r["test_accuracy"] for r in outcome["runs"]])
+        epochs = ", ".join(str(r["selected_epoch"]) for r in outcome["runs"])
+        lines.append(
+            f"| {variant.table} | {variant.name} | {variant.setting} | {variant.paper:.1f} | "
+            f"{reports.format_spread(mean, std, digits=1)} | {len(outcome['runs'])} | {epochs} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def variant_config(variant, base):
-    """`base` (a TrainConfig of the variant's setting) with the variant's model changes."""
-    model = run_config.model_config_class(variant.setting)().replace(**dict(variant.changes))
+    """`base` (a TrainConfig) with the variant's model: its setting's defaults plus changes."""
+    model = config_lib.SETTINGS[variant.setting]().replace(**dict(variant.changes))
     return base.replace(model=model)
 
 
-def run_ablation(variants, base_configs, model_root, source_for=None):
+def run_ablation(variants, base, model_root, source_for=None):
     """Trains every distinct variant config; returns {variant key: results dict}.
 
     Args:
-        variants: `ablation.Variant`s.
-        base_configs: setting -> TrainConfig (recipe, data, seeds) the variants start from.
+        variants: `Variant`s.
+        base: setting -> TrainConfig (recipe, data, seeds) the variants start from.
         model_root: parent folder of the variant runs.
         source_for: setting -> data source (default: the TFDS pipelines of the base config).
     """
@@ -61,7 +148,7 @@ def run_ablation(variants, base_configs, model_root, source_for=None):
     for variant in variants:
         if variant.key in outcomes:
             continue
-        config = variant_config(variant, base_configs[variant.setting]).replace(
+        config = variant_config(variant, base[variant.setting]).replace(
             model_dir=str(pathlib.Path(model_root) / variant.key), export_dir=""
         )
         source = source_for(variant.setting) if source_for else None
@@ -70,58 +157,49 @@ def run_ablation(variants, base_configs, model_root, source_for=None):
     return outcomes
 
 
-def main(argv):
-    if len(argv) > 1:
-        print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
-        sys.exit(2)
-    logging.set_verbosity(logging.WARNING)
-    try:
-        settings = [s.strip() for s in FLAGS.settings]
-        bad = [s for s in settings if s not in run_config.SETTINGS]
-        if bad:
-            raise UsageError(f"--settings must name fully and/or weakly; got {bad}")
-        try:
-            tables = [int(t) for t in FLAGS.tables]
-            seeds = tuple(int(s) for s in FLAGS.seeds)
-        except ValueError:
-            raise UsageError("--tables and --seeds must be integers") from None
-        if not set(tables) <= {1, 2, 3}:
-            raise UsageError(f"--tables must be among 1, 2, 3; got {tables}")
-        epochs = FLAGS.epochs or run_config.default_epochs(FLAGS.dataset)
-        try:
-            base = {
-                setting: run_config.TrainConfig(
-                    setting=setting,
-                    model=run_config.model_config_class(setting)(),
-                    dataset=FLAGS.dataset,
-                    data_dir=FLAGS.data_dir,
-                    manual_dir=FLAGS.manual_dir,
-                    train_split=FLAGS.train_split,
-                    validation_split=FLAGS.validation_split,
-                    test_split=FLAGS.test_split,
-                    epochs=epochs,
-                    batch_size=FLAGS.batch_size,
-                    eval_every=FLAGS.eval_every,
-                    lr_decay_every=run_config.DECAY_EVERY[setting],
-                    seeds=seeds,
-                    strategy=FLAGS.strategy,
-                )
-                for setting in settings
-            }
-        except ValueError as error:
-            raise UsageError(str(error)) from None
-        sources = {s: data_source.TfdsSource(base[s]) for s in settings}
-        variants = ablation.paper_variants(settings, tables)
-        outcomes = run_ablation(variants, base, FLAGS.model_root, sources.__getitem__)
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    description = (
-        f"Test segment accuracy on tfds_ave/{FLAGS.dataset} ({epochs} epochs, batch "
-        f"{FLAGS.batch_size}, model selected on validation every {FLAGS.eval_every} epochs, "
-        f"seeds {', '.join(map(str, seeds))}); paper: AVE, official code (reference.md §5)."
+def define_flags() -> None:
+    """This command's flags (only when run as a program: importing defines none)."""
+    flags.DEFINE_list("settings", ["fully", "weakly"], "Settings to ablate.")
+    flags.DEFINE_list("tables", ["1", "2", "3"], "Paper tables to reproduce (1, 2, 3).")
+    flags.DEFINE_string("model_root", "runs/ablation", "Folder of all variant runs.")
+    flags.DEFINE_string("output", None, "Markdown file (default <model_root>/ABLATION.md).")
+    config_lib.define_flags(
+        exclude=("model_dir", "export_dir", "overwrite"), defaults={"seeds": (1, 2, 3)}
     )
-    text = ablation.markdown_table(variants, outcomes, description)
+    flags.adopt_module_key_flags(config_lib)  # --help lists the recipe flags too.
+
+
+def main(argv):
+    from absl import logging
+
+    from trainers import data_source
+
+    FLAGS = flags.FLAGS
+    if len(argv) > 1:
+        raise UsageError(f"unexpected arguments {argv[1:]}")
+    if not FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)
+    settings = [s.strip() for s in FLAGS.settings]
+    bad = [s for s in settings if s not in config_lib.SETTINGS]
+    if bad:
+        raise UsageError(f"--settings must name fully and/or weakly; got {bad}")
+    try:
+        tables = [int(t) for t in FLAGS.tables]
+    except ValueError:
+        raise UsageError(f"--tables must be integers; got {','.join(FLAGS.tables)!r}") from None
+    if not set(tables) <= {1, 2, 3}:
+        raise UsageError(f"--tables must be among 1, 2, 3; got {tables}")
+    base = {s: config_lib.config_from_flags(s) for s in settings}
+    sources = {s: data_source.TfdsSource(base[s]) for s in settings}
+    variants = paper_variants(settings, tables)
+    outcomes = run_ablation(variants, base, FLAGS.model_root, sources.__getitem__)
+    recipe = base[settings[0]]
+    description = (
+        f"Test segment accuracy on tfds_ave/{recipe.dataset} ({recipe.epochs} epochs, batch "
+        f"{recipe.batch_size}, model selected on validation every {recipe.eval_every} epochs, "
+        f"seeds {', '.join(map(str, recipe.seeds))}); paper: AVE, official code (reference.md §5)."
+    )
+    text = markdown_table(variants, outcomes, description)
     output = pathlib.Path(FLAGS.output or pathlib.Path(FLAGS.model_root) / "ABLATION.md")
     write_text_atomic(output, text)
     print(text)
@@ -130,4 +208,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main, flags_parser=train_flags.parse_flags)
+    cli.run(main, interrupted_message=training.INTERRUPTED)

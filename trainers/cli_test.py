@@ -1,10 +1,12 @@
-"""The trainers as users run them: `python -m trainers.fully|weakly|evaluate` in a subprocess."""
+"""The trainers as users run them: `python -m trainers.fully|weakly|ablate|evaluate`."""
 
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -20,13 +22,23 @@ TINY = [
 ]
 
 
-def run_module(module, *args, env=None, timeout=300):
-    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO))
-    environment.update(env or {})
+def environment(quiet=True):
+    """The test's environment; quiet=False leaves TF's log level to the program (as a user's
+    shell would)."""
+    values = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    values.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    if quiet:
+        values["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    return values
+
+
+def run_module(module, *args, env=None, timeout=300, quiet=True):
+    values = environment(quiet)
+    values.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=REPO,
-        env=environment,
+        env=values,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -48,17 +60,23 @@ def data_dir(tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    "module, args, message",
     [
-        (["--strategy=bogus"], "strategy"),
-        (["--dataset=imagenet"], "--dataset"),
-        (["--tau=abc"], "tau"),
-        (["--seeds=1,x"], "--seeds"),
-        (["--no_such_flag=1"], "no_such_flag"),
+        ("trainers.fully", ["--strategy=bogus"], "strategy"),
+        ("trainers.fully", ["--dataset=imagenet"], "--dataset"),
+        ("trainers.fully", ["--tau=abc"], "tau"),
+        ("trainers.fully", ["--seeds=1,x"], "--seeds"),
+        ("trainers.fully", ["--no_such_flag=1"], "no_such_flag"),
+        ("trainers.weakly", ["--epochs=0"], "--epochs"),
+        ("trainers.weakly", ["--avps_weight=1"], "avps_weight"),  # A fully-only switch.
+        ("trainers.ablate", ["--tables=4"], "--tables"),
+        ("trainers.ablate", ["--strategy=bogus"], "--strategy"),
+        ("trainers.ablate", ["--tau=0.1"], "tau"),  # Variants set the model, not flags.
     ],
 )
-def test_bad_flag_values_exit_2_with_one_line(tmp_path, args, message):
-    result = run_module("trainers.fully", f"--model_dir={tmp_path / 'run'}", *args)
+def test_bad_flag_values_exit_2_with_one_line(tmp_path, module, args, message):
+    where = "--model_root" if module == "trainers.ablate" else "--model_dir"
+    result = run_module(module, f"{where}={tmp_path / 'run'}", *args)
     assert result.returncode == 2, result.stderr[-2000:]
     lines = error_lines(result)
     assert len(lines) == 1 and message in lines[0], result.stderr[-2000:]
@@ -170,3 +188,42 @@ def test_weakly_cli_end_to_end(tmp_path, data_dir):
     accuracies = [r["test_accuracy"] for r in results["runs"]]
     assert results["summary"]["test_accuracy_mean"] == pytest.approx(np.mean(accuracies))
     assert results["summary"]["test_accuracy_std"] == pytest.approx(np.std(accuracies, ddof=1))
+
+
+CHATTER = ("auto_shard", "GeneratorDatasetOp", "oneDNN")
+
+
+@pytest.mark.slow
+def test_main_job_is_quiet_and_ctrl_c_says_how_to_resume(tmp_path, data_dir):
+    args = [f"--data_dir={data_dir}", f"--model_dir={tmp_path / 'run'}", "--export_dir="]
+    args += [*TINY[:3], "--epochs=6", "--eval_every=1", "--batch_size=8"]
+    command = [sys.executable, "-m", "trainers.fully", *args]
+    process = subprocess.Popen(
+        command,
+        cwd=REPO,
+        env=environment(quiet=False),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        seen = []
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:  # Wait for epoch 1's summary line ("4/4 - ...").
+            line = process.stdout.readline()
+            seen.append(line)
+            if line.startswith("4/4"):
+                break
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, "".join(seen) + stderr[-3000:]
+    assert stderr.strip().splitlines()[-1].startswith("interrupted: run the same command again")
+    assert "Traceback" not in stderr and not any(word in stderr for word in CHATTER), stderr
+    resumed = run_module("trainers.fully", *args, quiet=False)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Epoch 1/6" not in resumed.stdout and "Epoch 6/6" in resumed.stdout
+    assert "test segment accuracy" in resumed.stdout
+    assert not any(word in resumed.stderr for word in CHATTER), resumed.stderr

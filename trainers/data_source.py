@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from ave_tf import ave
-from trainers.errors import UsageError
+from ave_tf.errors import UsageError
 
 
 class TrainingStream:

@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import confusion_matrix as sk_confusion
 
 from trainers.evaluate import evaluate, format_report, segment_report
-from trainers.selection import should_validate
+from trainers.callbacks import should_validate
 
 
 def test_segment_report_matches_sklearn():

@@ -5,14 +5,18 @@
 1. `prepare_model_dir` refuses a model_dir that holds another config (unless overwrite) and
    writes the resolved `config.json`; `check_export_dir` proves the export dir is writable.
 2. For each seed, `train_seed` builds and compiles the model inside the strategy's scope and
-   calls `model.fit` (or `trainers.multi_worker.fit_custom_loop` under multi-worker) with
-   `ValidationSelection`, `BackupAndRestore` and `TensorBoard`; after training it reloads the
-   selected epoch's weights and evaluates the test split once. A finished seed's
-   `seed_<s>/result.json` makes a restarted job skip it.
+   calls `model.fit` (or `trainers.distribution.fit_custom_loop` under multi-worker) with the
+   callbacks of `trainers.callbacks` (selection, backup, dropout seeds, scalar logs); after
+   training it reloads the selected epoch's weights and evaluates the test split once. A
+   finished seed's `seed_<s>/result.json` makes a restarted job skip it; its backup is
+   deleted only after that file is written.
 3. `results.json` and a printed table; the best-validation seed's selected model is exported
    with `ave_tf.export.export_saved_model`.
+
+`train_from_flags` is the body of `python -m trainers.fully` / `trainers.weakly`.
 """
 
+import contextlib
 import os
 import pathlib
 import shutil
@@ -21,13 +25,19 @@ import tempfile
 import time
 
 import keras
+import tensorflow as tf
 
 from ave_tf.atomic_files import atomic_path, read_json, write_json_atomic
-from trainers import data_source, multi_worker, results, schedule, selection
-from trainers import strategy as strategy_lib
-from trainers.epoch_seeds import EpochSeeds
-from trainers.errors import UsageError
-from trainers.scalar_logs import ScalarLogs
+from ave_tf.errors import UsageError
+from trainers import callbacks as callbacks_lib
+from trainers import config as config_lib
+from trainers import data_source, distribution, reports, schedule
+
+INTERRUPTED = (
+    "interrupted: run the same command again to resume from the last finished epoch "
+    "(backups in <model_dir>/seed_<s>/backup)"
+)
+"""The line a trainer prints on Ctrl-C."""
 
 
 def build_model(config):
@@ -83,13 +93,14 @@ def prepare_model_dir(config):
     if model_dir.exists() and not model_dir.is_dir():
         raise UsageError(f"--model_dir {model_dir} exists and is not a folder")
     path = model_dir / "config.json"
-    stored = read_json(path) if model_dir.exists() else None
+    try:
+        stored = read_json(path) if model_dir.exists() else None
+    except ValueError:
+        stored = {}  # Unreadable: a different config.
     if stored is not None:
-        from trainers.run_config import TrainConfig
-
         try:
-            same = TrainConfig.from_dict(stored).computation() == config.computation()
-        except (ValueError, TypeError):
+            same = config_lib.TrainConfig.from_dict(stored).computation() == config.computation()
+        except (ValueError, TypeError, AttributeError):
             same = False
         if not same and not config.overwrite:
             raise UsageError(
@@ -125,25 +136,6 @@ def check_export_dir(config):
         ) from None
 
 
-def _resume_epoch(backup_dir):
-    metadata = read_json(pathlib.Path(backup_dir) / "training_metadata.json", {})
-    return int(metadata.get("epoch", 0))
-
-
-def _progress_verbosity():
-    """A progress bar on a terminal, one line per epoch otherwise."""
-    return 1 if sys.stdout.isatty() else 2
-
-
-def _is_chief(strategy):
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(resolver, "task_type", None):
-        return True
-    return resolver.task_type == "chief" or (
-        resolver.task_type == "worker" and resolver.task_id == 0
-    )
-
-
 def train_seed(config, seed, source, strategy, run_dir, callbacks=()):
     """Trains one seed, selects on validation, evaluates the test split once.
 
@@ -153,15 +145,18 @@ def train_seed(config, seed, source, strategy, run_dir, callbacks=()):
     run_dir = pathlib.Path(run_dir)
     done = read_json(run_dir / "result.json")
     if done is not None:
+        shutil.rmtree(run_dir / "backup", ignore_errors=True)  # Killed before it was deleted.
         return done
     start = time.perf_counter()
     keras.utils.set_random_seed(seed)
-    backup_dir = run_dir / "backup"
-    initial_epoch = _resume_epoch(backup_dir)
+    backup = callbacks_lib.Backup(run_dir / "backup")
+    if backup.notice:
+        print(f"warning: {backup.notice}", file=sys.stderr, flush=True)
+    initial_epoch = backup.initial_epoch
     stream = source.training(config.train_split, config.batch_size, seed, initial_epoch)
     validation = source.evaluation(config.validation_split, config.batch_size)
     full_model, model = build_and_compile(config, strategy, stream.steps_per_epoch)
-    selector = selection.ValidationSelection(
+    selector = callbacks_lib.ValidationSelection(
         validation,
         epochs=config.epochs,
         every=config.eval_every,
@@ -171,13 +166,13 @@ def train_seed(config, seed, source, strategy, run_dir, callbacks=()):
     )
     all_callbacks = [
         selector,
-        EpochSeeds(seed),
-        keras.callbacks.BackupAndRestore(str(backup_dir)),
-        ScalarLogs(pathlib.Path(config.model_dir) / "logs" / run_dir.name),
+        callbacks_lib.EpochSeeds(seed),
+        backup,
+        callbacks_lib.ScalarLogs(pathlib.Path(config.model_dir) / "logs" / run_dir.name),
         *callbacks,
     ]
-    if strategy_lib.resolve_strategy_name(config.strategy) == "multi_worker":
-        multi_worker.fit_custom_loop(
+    if distribution.is_multi_worker(strategy):
+        distribution.fit_custom_loop(
             model,
             config,
             stream,
@@ -193,14 +188,14 @@ def train_seed(config, seed, source, strategy, run_dir, callbacks=()):
             epochs=config.epochs,
             steps_per_epoch=stream.steps_per_epoch,
             callbacks=all_callbacks,
-            verbose=_progress_verbosity(),
+            verbose=callbacks_lib.progress_verbosity(),
             shuffle=False,
         )
     selector.restore_selected(model)
     # The test split is read here, once, after selection is final.
     test_dataset = source.evaluation(config.test_split, config.batch_size)
-    if strategy_lib.resolve_strategy_name(config.strategy) == "multi_worker":
-        test_metrics = multi_worker.evaluate_locally(model, config, test_dataset)
+    if distribution.is_multi_worker(strategy):
+        test_metrics = distribution.evaluate_locally(model, config, test_dataset)
     else:
         test_metrics = model.evaluate(test_dataset, verbose=0, return_dict=True)
     selected_path = run_dir / "selected.keras"
@@ -212,7 +207,7 @@ def train_seed(config, seed, source, strategy, run_dir, callbacks=()):
         "replicas": int(strategy.num_replicas_in_sync),
         "selected_epoch": selector.selected_epoch,
         "validation_accuracy": selector.best["accuracy"],
-        "test_accuracy": selection.selection_accuracy(test_metrics),
+        "test_accuracy": callbacks_lib.selection_accuracy(test_metrics),
         "test_metrics": {k: float(v) for k, v in test_metrics.items()},
         "epochs": selector.records,
         "validations": selector.validations,
@@ -222,6 +217,7 @@ def train_seed(config, seed, source, strategy, run_dir, callbacks=()):
         "selected_model": str(selected_path),
     }
     write_json_atomic(run_dir / "result.json", result)
+    backup.delete()
     return result
 
 
@@ -234,23 +230,35 @@ def export_selected(config, runs):
     return export_saved_model(model, config.export_dir, config.export_name)
 
 
-def run_training(config, source=None, strategy=None, callbacks=()):
-    """The whole job for `config`; returns the results dict (also in results.json)."""
-    previous_policy = keras.config.dtype_policy()
-    if config.mixed_precision:
-        import tensorflow as tf
+@contextlib.contextmanager
+def _numerics(config):
+    """The run's dtype policy and op determinism, restored afterwards."""
+    from tensorflow.python.framework import config as tf_framework_config
 
+    previous_policy = keras.config.dtype_policy()
+    was_deterministic = tf_framework_config.is_op_determinism_enabled()
+    if config.mixed_precision:
         policy = "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
         keras.config.set_dtype_policy(policy)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
     try:
-        return _run_training(config, source, strategy, callbacks)
+        yield
     finally:
         keras.config.set_dtype_policy(previous_policy)
+        if config.deterministic and not was_deterministic:
+            tf_framework_config.disable_op_determinism()
+
+
+def run_training(config, source=None, strategy=None, callbacks=()):
+    """The whole job for `config`; returns the results dict (also in results.json)."""
+    with _numerics(config):
+        return _run_training(config, source, strategy, callbacks)
 
 
 def _run_training(config, source, strategy, callbacks):
-    strategy = strategy or strategy_lib.make_strategy(config.strategy)
-    if not _is_chief(strategy):
+    strategy = strategy or distribution.make_strategy(config.strategy)
+    if not distribution.is_chief(strategy):
         task = strategy.cluster_resolver.task_id
         config = config.replace(
             model_dir=f"{config.model_dir.rstrip('/')}-worker{task}", export_dir=""
@@ -265,6 +273,25 @@ def _run_training(config, source, strategy, callbacks):
         runs.append(train_seed(config, seed, source, strategy, run_dir, callbacks))
     export_path = export_selected(config, runs) if config.export_dir else None
     wall = time.perf_counter() - start
-    summary = results.summarize(config, runs, wall, export_path)
-    results.write_results(pathlib.Path(config.model_dir) / "results.json", summary)
+    summary = reports.summarize(config, runs, wall, export_path)
+    reports.write_results(pathlib.Path(config.model_dir) / "results.json", summary)
     return summary
+
+
+def train_from_flags(setting, argv, flag_values=None):
+    """Body of `python -m trainers.<setting>`: flags -> config -> training -> printed table.
+
+    Raises:
+        UsageError: extra arguments or a bad flag value (`ave_tf.cli.run` prints it).
+    """
+    from absl import flags, logging
+
+    flag_values = flag_values or flags.FLAGS
+    if len(argv) > 1:
+        raise UsageError(f"unexpected arguments {argv[1:]}")
+    if not flag_values["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)  # TFDS's INFO lines drown the per-epoch lines.
+    config = config_lib.config_from_flags(setting, flag_values)
+    summary = run_training(config)
+    print(reports.format_table(summary))
+    print(f"results: {config.model_dir}/results.json")

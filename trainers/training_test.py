@@ -8,11 +8,12 @@ import pytest
 import tensorflow as tf
 
 from ave_tf.config import FullySupervisedConfig, WeaklySupervisedConfig
-from trainers import data_source, run_config, strategy, training
-from trainers.epoch_seeds import seed_generator_states
-from trainers.errors import UsageError
+from ave_tf.errors import UsageError
+from trainers import config as run_config
+from trainers import data_source, training
+from trainers import distribution as strategy
+from trainers.callbacks import seed_generator_states, should_validate
 from trainers.schedule_test import official_loop
-from trainers.selection import should_validate
 
 SIZES = {"train": 32, "validation": 16, "test": 16}
 
@@ -20,7 +21,6 @@ SIZES = {"train": 32, "validation": 16, "test": 16}
 def tiny_config(tmp_path, setting="fully", **changes):
     model = FullySupervisedConfig() if setting == "fully" else WeaklySupervisedConfig()
     values = dict(
-        setting=setting,
         model=model,
         epochs=4,
         batch_size=8,
@@ -139,7 +139,10 @@ def test_resume_after_interrupt_selects_the_same_epoch(tmp_path):
     from ave_tf.models import fully_supervised_model
 
     assert seed_generator_states(fully_supervised_model()), "dropout masks must be re-seeded"
-    config = tiny_config(tmp_path, epochs=6, model_dir=str(tmp_path / "resumed"))
+    # --deterministic: TF op determinism, so "the same" can be bit for bit.
+    config = tiny_config(
+        tmp_path, epochs=6, model_dir=str(tmp_path / "resumed"), deterministic=True
+    )
     source = data_source.InMemorySource("fully", data_source.random_splits(SIZES, seed=3))
     one = strategy.make_strategy("one_device")
     with pytest.raises(KeyboardInterrupt):
@@ -160,6 +163,90 @@ def test_resume_after_interrupt_selects_the_same_epoch(tmp_path):
         rtol=1e-4,
     )
     assert resumed["test_accuracy"] == pytest.approx(reference["test_accuracy"])
+    # Bit-identical: every epoch's loss and the selected model's weights.
+    assert [r["loss"] for r in resumed["epochs"]] == [r["loss"] for r in reference["epochs"]]
+    resumed_weights = keras.models.load_model(resumed["selected_model"]).get_weights()
+    reference_weights = keras.models.load_model(reference["selected_model"]).get_weights()
+    for got, expected in zip(resumed_weights, reference_weights, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    from tensorflow.python.framework import config as tf_framework_config
+
+    assert not tf_framework_config.is_op_determinism_enabled(), "determinism must not leak"
+
+
+class KillBeforeResults(data_source.InMemorySource):
+    """Raises KeyboardInterrupt when the test split is first requested: after `fit` ended,
+    before the seed's result.json is written."""
+
+    __test__ = False
+
+    def __init__(self, setting, splits):
+        super().__init__(setting, splits)
+        self.killed = False
+
+    def evaluation(self, split, batch_size):
+        if split == "test" and not self.killed:
+            self.killed = True
+            raise KeyboardInterrupt("simulated kill after fit")
+        return super().evaluation(split, batch_size)
+
+
+def test_kill_between_fit_and_results_does_not_retrain(tmp_path):
+    config = tiny_config(tmp_path, epochs=3)
+    source = KillBeforeResults("fully", data_source.random_splits(SIZES, seed=3))
+    with pytest.raises(KeyboardInterrupt):
+        training.run_training(config, source=source)
+    backup = tmp_path / "run" / "seed_1" / "backup"
+    assert (backup / "training_metadata.json").is_file(), "the backup must outlive fit"
+    counter = EpochCounter()
+    summary = training.run_training(config, source=source, callbacks=[counter])
+    assert counter.epochs == [], "every epoch was trained again"
+    assert [r["epoch"] for r in summary["runs"][0]["epochs"]] == [0, 1, 2]
+    assert (tmp_path / "run" / "seed_1" / "result.json").is_file()
+    assert not backup.exists(), "the backup goes once the seed's results are on disk"
+
+
+def _truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[:96])
+
+
+def test_damaged_newest_backup_falls_back_to_the_previous(tmp_path, capfd):
+    config = tiny_config(tmp_path, epochs=6)
+    source = data_source.InMemorySource("fully", data_source.random_splits(SIZES, seed=3))
+    with pytest.raises(KeyboardInterrupt):
+        training.run_training(config, source=source, callbacks=[Interrupt()])
+    backup = tmp_path / "run" / "seed_1" / "backup"
+    assert sorted(p.name for p in backup.glob("*.weights.h5")) == [
+        "epoch_0002.weights.h5",
+        "epoch_0003.weights.h5",
+    ]
+    _truncate(backup / "epoch_0003.weights.h5")  # A kill while an old version wrote it.
+    capfd.readouterr()
+    counter = EpochCounter()
+    training.run_training(config, source=source, callbacks=[counter])
+    warnings = [line for line in capfd.readouterr().err.splitlines() if "warning:" in line]
+    assert len(warnings) == 1, warnings
+    assert "epoch_0003.weights.h5 is damaged" in warnings[0] and "epoch 2" in warnings[0]
+    assert counter.epochs == [2, 3, 4, 5]
+
+
+def test_damaged_keras_backup_starts_the_seed_over(tmp_path, capfd):
+    # What Keras' own BackupAndRestore left after a kill mid-save: a 96-byte weights file.
+    config = tiny_config(tmp_path, epochs=2)
+    training.prepare_model_dir(config)
+    backup = tmp_path / "run" / "seed_1" / "backup"
+    backup.mkdir(parents=True)
+    (backup / "latest.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(88))
+    (backup / "training_metadata.json").write_text('{"epoch": 1, "batch": 0}')
+    source = data_source.InMemorySource("fully", data_source.random_splits(SIZES, seed=3))
+    counter = EpochCounter()
+    summary = training.run_training(config, source=source, callbacks=[counter])
+    assert counter.epochs == [0, 1]
+    warnings = [line for line in capfd.readouterr().err.splitlines() if "warning:" in line]
+    assert len(warnings) == 1 and "starting this seed over" in warnings[0], warnings
+    assert "latest.weights.h5" in warnings[0]
+    assert summary["runs"][0]["selected_epoch"] in (0, 1)
 
 
 def test_mirrored_two_devices_matches_one_device(tmp_path):

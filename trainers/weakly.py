@@ -8,23 +8,25 @@ Prints one line per epoch (a progress bar on a terminal), then a table such as
 
       seed selected epoch val acc % test acc %  train s  videos/s
          1             59     ...       ...        ...       ...
-    test segment accuracy: xx.xx ± 0.00 % over 1 seed(s); wall time ... s
+    test segment accuracy: xx.xx % (1 seed, no spread); wall time ... s
     exported: saved_models/psp_weakly/1
 
 and writes runs/psp_weakly/{config.json,results.json,logs/} and saved_models/psp_weakly/<v>/.
+Ctrl-C stops with one line; the same command resumes from the last finished epoch.
 """
 
-from absl import app, flags
+from ave_tf import cli  # noqa: I001  (first: quiets TensorFlow before anything imports it)
 
-from trainers import flags as train_flags
-from trainers.main_common import run_main
+from absl import flags
+
+from trainers import config, training
 
 
 def main(argv):
-    run_main("weakly", argv)
+    training.train_from_flags("weakly", argv)
 
 
 if __name__ == "__main__":
-    train_flags.define_train_flags("weakly")
-    flags.adopt_module_key_flags(train_flags)  # --help lists the trainer's flags.
-    app.run(main, flags_parser=train_flags.parse_flags)
+    config.define_flags("weakly")
+    flags.adopt_module_key_flags(config)  # --help lists the trainer's flags.
+    cli.run(main, interrupted_message=training.INTERRUPTED)

@@ -4,12 +4,14 @@ import math
 
 import pytest
 
-from trainers import ablation, data_source, run_config
+from ave_tf.config import WeaklySupervisedConfig
+from trainers import ablate, data_source, reports
+from trainers import config as run_config
 from trainers.ablate import run_ablation, variant_config
 
 
 def test_paper_rows_and_numbers():
-    rows = ablation.paper_variants()
+    rows = ablate.paper_variants()
     assert len(rows) == 2 * (5 + 2 + 5)
     by_name = {(r.table, r.name, r.setting): r for r in rows}
     assert by_name[("Table 1", "w/o PSP", "fully")].paper == 73.7
@@ -17,7 +19,7 @@ def test_paper_rows_and_numbers():
     assert by_name[("Table 2", "AVPS off", "fully")].paper == 76.6
     assert by_name[("Table 2", "weighting off", "weakly")].paper == 71.6
     assert by_name[("Table 3", "tau = 0.025", "weakly")].paper == 71.7
-    base = run_config.TrainConfig(setting="weakly", model=run_config.model_config_class("weakly")())
+    base = run_config.TrainConfig(model=WeaklySupervisedConfig())
     asp = variant_config(by_name[("Table 1", "ASP", "weakly")], base)
     assert asp.model.tau == -math.inf and asp.model.renormalize is False
     off = variant_config(by_name[("Table 2", "weighting off", "weakly")], base)
@@ -28,7 +30,7 @@ def test_paper_rows_and_numbers():
 
 @pytest.mark.slow
 def test_tiny_ablation_writes_mean_and_std(tmp_path):
-    rows = [r for r in ablation.paper_variants(("fully",), (1,)) if r.name in ("w/o PSP", "PSP")]
+    rows = [r for r in ablate.paper_variants(("fully",), (1,)) if r.name in ("w/o PSP", "PSP")]
     base = run_config.TrainConfig(
         epochs=1,
         batch_size=8,
@@ -46,9 +48,11 @@ def test_tiny_ablation_writes_mean_and_std(tmp_path):
         lambda setting: data_source.InMemorySource(setting, splits),
     )
     assert sorted(outcomes) == sorted(r.key for r in rows)
-    text = ablation.markdown_table(rows, outcomes, "tiny")
+    text = ablate.markdown_table(rows, outcomes, "tiny")
     assert "| Table 1 | w/o PSP | fully | 73.7 |" in text and "| 2 |" in text
+    one_seed = {key: {"runs": outcome["runs"][:1]} for key, outcome in outcomes.items()}
+    assert "(1 seed, no spread) | 1 |" in ablate.markdown_table(rows, one_seed, "tiny")
     for row in rows:
         accuracies = [r["test_accuracy"] for r in outcomes[row.key]["runs"]]
-        mean, std = ablation.results.mean_std(accuracies)
+        mean, std = reports.mean_std(accuracies)
         assert f"{100 * mean:.1f} ± {100 * std:.1f}" in text

@@ -1,10 +1,20 @@
-"""Multi-host training: a small custom loop with `strategy.run`.
+"""Where a run's computation happens: the `tf.distribute` strategy and the multi-host loop.
 
-Keras 3's `fit` fails under `tf.distribute.MultiWorkerMirroredStrategy` on TF 2.21
-(keras-team/keras#20585: "Attempt to convert a value (PerReplica...) to a Tensor"). This loop
-trains the same compiled model with the same `training_objectives` losses, loss weights and
-optimizer (learning-rate schedule included), drives the same callbacks (selection, backup,
-TensorBoard) and validates with the same metrics, evaluated locally on every worker.
+Strategies (`make_strategy`):
+
+- ``one_device``: the first GPU, else CPU:0.
+- ``mirrored``: `MirroredStrategy` over all local GPUs, else over all logical CPUs.
+- ``multi_worker``: `MultiWorkerMirroredStrategy` from the ``TF_CONFIG`` environment variable,
+  trained by `fit_custom_loop`.
+- ``auto``: ``multi_worker`` when ``TF_CONFIG`` names more than one worker, else ``mirrored``
+  over the local GPUs, else one CPU device.
+
+Multi-host training: Keras 3's `fit` fails under `MultiWorkerMirroredStrategy` on TF 2.21
+(keras-team/keras#20585: "Attempt to convert a value (PerReplica...) to a Tensor").
+`fit_custom_loop` trains the same compiled model with the same `training_objectives` losses,
+loss weights and optimizer (learning-rate schedule included), drives the same callbacks
+(selection, backup, logs) and validates with the same metrics, evaluated locally on every
+worker.
 
 Loss scaling: each replica computes the weighted sum of the per-output losses averaged over
 its local batch, divided by `num_replicas_in_sync` (`keras.losses.Loss.__call__` already does
@@ -13,8 +23,68 @@ all-reduces (sums) the gradients, so the update is the one for the mean over the
 and the SUM over replicas of the scaled losses is the global mean loss that gets logged.
 """
 
+import json
+import os
+
 import keras
 import tensorflow as tf
+
+from ave_tf.errors import UsageError
+
+
+def tf_config_workers() -> int:
+    """Number of workers in the TF_CONFIG cluster (0 when unset); UsageError if malformed."""
+    text = os.environ.get("TF_CONFIG", "")
+    if not text.strip():
+        return 0
+    try:
+        cluster = json.loads(text).get("cluster", {})
+    except (json.JSONDecodeError, AttributeError):
+        raise UsageError(f"TF_CONFIG is not a JSON object: {text[:80]!r}") from None
+    return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+
+
+def resolve_strategy_name(name: str) -> str:
+    """The concrete strategy ("mirrored", "multi_worker", "one_device") that `name` means."""
+    if name == "auto":
+        if tf_config_workers() > 1:
+            return "multi_worker"
+        return "mirrored" if tf.config.list_logical_devices("GPU") else "one_device"
+    if name not in ("mirrored", "multi_worker", "one_device"):
+        raise UsageError(
+            f"--strategy must be auto, mirrored, multi_worker or one_device; got {name!r}"
+        )
+    return name
+
+
+def make_strategy(name: str, devices=None) -> tf.distribute.Strategy:
+    """A strategy for `name` (see module docstring); `devices` overrides mirrored's devices."""
+    name = resolve_strategy_name(name)
+    if name == "multi_worker":
+        if tf_config_workers() < 1:
+            raise UsageError("--strategy=multi_worker needs TF_CONFIG naming the cluster")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
+    if name == "one_device":
+        return tf.distribute.OneDeviceStrategy(gpus[0] if gpus else "/cpu:0")
+    if devices is None:
+        devices = gpus or [d.name for d in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices=list(devices))
+
+
+def is_multi_worker(strategy) -> bool:
+    """Whether `strategy` spans several hosts (trained with `fit_custom_loop`)."""
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def is_chief(strategy) -> bool:
+    """Whether this process writes the run's outputs (always, outside a multi-host cluster)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True
+    return resolver.task_type == "chief" or (
+        resolver.task_type == "worker" and resolver.task_id == 0
+    )
 
 
 def _objectives(config):

@@ -81,12 +81,12 @@ def test_two_workers_end_with_identical_weights(tmp_path):
     # The 2 replicas split each global batch: the loss trajectory is the one of a
     # single-device run with the same global batch (so the workers did not merely train
     # two identical copies on the whole data).
-    from trainers import strategy, training
+    from trainers import distribution, training
 
     single = training.run_training(
         _config(str(tmp_path / "single"), "one_device"),
         source=data_source.InMemorySource("fully", _splits()),
-        strategy=strategy.make_strategy("one_device"),
+        strategy=distribution.make_strategy("one_device"),
     )["runs"][0]
     np.testing.assert_allclose(
         [r["loss"] for r in chief["epochs"]], [r["loss"] for r in single["epochs"]], rtol=2e-4
@@ -95,9 +95,9 @@ def test_two_workers_end_with_identical_weights(tmp_path):
 
 def _config(model_dir, strategy_name):
     from ave_tf.config import FullySupervisedConfig
-    from trainers import run_config
+    from trainers.config import TrainConfig
 
-    return run_config.TrainConfig(
+    return TrainConfig(
         model=FullySupervisedConfig(dropout=0.0),  # Replica-independent: no dropout masks.
         epochs=3,
         batch_size=8,

@@ -1,0 +1,329 @@
+"""The resolved configuration of one training run (`TrainConfig`) and its command-line flags.
+
+A `TrainConfig` is a frozen, JSON-safe dataclass: the network's model config (whose type says
+the setting: `FullySupervisedConfig` -> "fully", `WeaklySupervisedConfig` -> "weakly") plus the
+recipe (data, optimiser, schedule, selection, seeds, distribution). It is written next to the
+run's outputs as `<model_dir>/config.json` and compared on restart, so a model_dir never mixes
+two configurations.
+
+Flags are generated from the dataclasses, once, for every entry point: `define_flags` declares
+one flag per `TrainConfig` field (help text in the field's metadata) and, for a setting, one per
+model-config field; `config_from_flags` is the only function that reads them.
+"""
+
+import dataclasses
+import json
+import types
+from typing import Any
+
+from absl import flags
+
+from ave_tf.config import FullySupervisedConfig, WeaklySupervisedConfig, parse_tau
+from ave_tf.errors import UsageError
+
+SETTINGS = {"fully": FullySupervisedConfig, "weakly": WeaklySupervisedConfig}
+"""Setting name -> its model config class."""
+
+DATASETS = ("synthetic", "synthetic_full", "features")
+STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device")
+
+OFFICIAL_EPOCHS = 300
+"""Epochs of the official recipe (reference.md §4)."""
+
+SYNTHETIC_EPOCHS = 60
+"""Default epochs on the small `synthetic` config: keeps the main job within minutes on 2 cores."""
+
+DECAY_EVERY = {"fully": 60, "weakly": 80}
+"""Official x0.8 decay period per setting: after 0-based epoch e when (e+1) % period == 0."""
+
+DECAY_UNTIL = {"fully": 170, "weakly": 200}
+"""Official decay cut-off per setting: the fully script decays while `epoch < 170`, the weakly
+one while `epoch < 200`. Both give decays after epochs 59, 119 (fully) and 79, 159 (weakly)."""
+
+# Fields that say where things go, not what is computed: they may differ on a restart.
+LOCATION_FIELDS = ("model_dir", "export_dir", "data_dir", "manual_dir", "overwrite")
+
+MODEL_FLAG_HELP = {
+    "tau": "PSP threshold tau: a number, 'inf'/'off' (w/o PSP), '-inf' (ASP). 0 = WPSP.",
+    "inclusive_threshold": "Keep beta >= tau (paper Eq. 2) instead of the official beta > tau.",
+    "renormalize": "L1-normalise gamma's rows again after thresholding.",
+    "dropout": "Dropout rate inside PSP (the only dropout of the network).",
+    "avga_broadcast": "AVGA audio broadcast: 'position' (official code) or 'channel' (AVEL).",
+    "self_attention": "SAPSP ablation: off, official (the released code's SelfAttention) or transformer.",
+    "self_attention_heads": "Heads of the SAPSP self-attention block.",
+    "lstm_units": "Hidden units per LSTM direction (PSP width is twice this).",
+    "psp_dim": "PSP width d (must equal 2 * lstm_units).",
+    "classifier_units": "Hidden width of the two-layer classifier.",
+    "epsilon": "Epsilon added to row sums before l1 normalisation.",
+    "layer_norm_epsilon": "Epsilon of PSP's shared LayerNorm.",
+    "avps_weight": "lambda: weight of the AVPS loss (0 turns it off).",
+    "weighting_branch": "Weakly: multiply segment scores by the weighting branch (Eq. 5).",
+    "weighting_relu": "Weakly: the official ReLU before the weighting branch's sigmoid.",
+}
+
+
+def setting_of(model_config) -> str:
+    """ "fully" or "weakly": the setting a model config's type stands for."""
+    for setting, config_class in SETTINGS.items():
+        if type(model_config) is config_class:
+            return setting
+    raise ValueError(
+        f"model must be a FullySupervisedConfig or a WeaklySupervisedConfig; "
+        f"got {type(model_config).__name__}"
+    )
+
+
+def default_epochs(dataset: str) -> int:
+    """The recipe's epoch count for a dataset config: 300 for real/full data, fewer for tiny."""
+    return SYNTHETIC_EPOCHS if dataset == "synthetic" else OFFICIAL_EPOCHS
+
+
+def _field(default, help_text, **metadata):
+    return dataclasses.field(default=default, metadata={"help": help_text, **metadata})
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything one `trainers.fully` / `trainers.weakly` run needs.
+
+    Every field but `model` is a flag of the same name; its help text is the field's
+    metadata. Fields left None are resolved in `__post_init__`: `epochs` from the dataset,
+    `lr_decay_every`, `lr_decay_until` and `model_dir` from the setting.
+
+    Args:
+        model: the network's `FullySupervisedConfig` / `WeaklySupervisedConfig` (its type is
+            the setting).
+        (the others: see each field's help text)
+    """
+
+    model: Any = dataclasses.field(default_factory=FullySupervisedConfig)
+    dataset: str = _field(
+        "synthetic",
+        "TFDS config of tfds_ave: synthetic (small, built on the fly), synthetic_full (4,143 "
+        "random videos) or features (the real AVE release, needs --manual_dir).",
+    )
+    data_dir: str | None = _field(None, "TFDS data directory (default: TFDS's).")
+    manual_dir: str | None = _field(
+        None, "Folder holding the AVE release files (for --dataset=features)."
+    )
+    train_split: str = _field("train", "Training split (TFDS slicing allowed).")
+    validation_split: str = _field("validation", "Model-selection split.")
+    test_split: str = _field("test", "Split evaluated once, on the selected model.")
+    epochs: int | None = _field(
+        None,
+        f"Training epochs (default: {OFFICIAL_EPOCHS}, the official recipe; "
+        f"{SYNTHETIC_EPOCHS} on the small synthetic config).",
+    )
+    batch_size: int = _field(128, "Global batch size (official: 128).")
+    learning_rate: float = _field(1e-3, "Adam's base learning rate.")
+    adam_epsilon: float = _field(1e-8, "Adam's epsilon (official: 1e-8).")
+    lr_decay_factor: float = _field(0.8, "Learning-rate multiplier at each decay.")
+    lr_decay_every: int | None = _field(
+        None,
+        "Decay after 0-based epoch e when (e+1) % lr_decay_every == 0 and e < lr_decay_until "
+        "(official: 60 fully, 80 weakly).",
+        per_setting=True,
+    )
+    lr_decay_until: int | None = _field(
+        None,
+        "No decay from this 0-based epoch on (official: 170 fully, 200 weakly).",
+        per_setting=True,
+    )
+    eval_every: int = _field(
+        5,
+        "Validate after 0-based epoch e when e % eval_every == 0 and e != 0, and after the "
+        "last epoch; the best validation accuracy selects the model.",
+    )
+    seeds: tuple[int, ...] = _field((1,), "Comma-separated seeds, one run each: mean ± std.")
+    model_dir: str | None = _field(
+        None, "Run folder: config.json, results.json, logs/, per-seed folders.", per_setting=True
+    )
+    export_dir: str = _field("saved_models", "SavedModel root for TF Serving ('' = no export).")
+    strategy: str = _field("auto", "auto, mirrored, multi_worker (TF_CONFIG) or one_device.")
+    jit_compile: bool = _field(False, "XLA-compile the train step.")
+    mixed_precision: bool = _field(False, "Mixed float16 on GPU / bfloat16 on CPU.")
+    deterministic: bool = _field(
+        False,
+        "TensorFlow op determinism: the same command gives bit-identical runs (and a "
+        "resumed run ends bit-identical to an uninterrupted one); slower.",
+    )
+    overwrite: bool = _field(False, "Replace a model_dir holding a run with another config.")
+
+    def __post_init__(self):
+        setting = setting_of(self.model)
+        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {DATASETS}; got {self.dataset!r}")
+        if self.epochs is None:
+            object.__setattr__(self, "epochs", default_epochs(self.dataset))
+        if self.lr_decay_every is None:
+            object.__setattr__(self, "lr_decay_every", DECAY_EVERY[setting])
+        if self.lr_decay_until is None:
+            object.__setattr__(self, "lr_decay_until", DECAY_UNTIL[setting])
+        if self.model_dir is None:
+            object.__setattr__(self, "model_dir", f"runs/psp_{setting}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}; got {self.strategy!r}")
+        for name in ("epochs", "batch_size", "eval_every", "lr_decay_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
+        if not self.seeds:
+            raise ValueError("seeds must name at least one seed")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct; got {list(self.seeds)}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0; got {self.learning_rate}")
+        if not 0 < self.lr_decay_factor <= 1:
+            raise ValueError(f"lr_decay_factor must be in (0, 1]; got {self.lr_decay_factor}")
+        if not self.model_dir:
+            raise ValueError("model_dir must not be empty")
+
+    @property
+    def setting(self) -> str:
+        """ "fully" or "weakly", from the model config's type."""
+        return setting_of(self.model)
+
+    @property
+    def export_name(self) -> str:
+        """Name of the served model: psp_fully or psp_weakly."""
+        return f"psp_{self.setting}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict of every field, the model config nested under "model" and the
+        setting it implies under "setting" (so `from_dict` knows the model's type)."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        values["model"] = self.model.to_dict()
+        values["seeds"] = list(self.seeds)
+        values["setting"] = self.setting
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        """Inverse of `to_dict`."""
+        values = dict(values)
+        setting = values.pop("setting", "fully")
+        if setting not in SETTINGS:
+            raise ValueError(f"setting must be one of {sorted(SETTINGS)}; got {setting!r}")
+        values["model"] = SETTINGS[setting].from_dict(values.get("model", {}))
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields: {unknown}")
+        return cls(**values)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+    def computation(self) -> dict[str, Any]:
+        """The fields that determine what is computed (everything but locations/overwrite)."""
+        values = self.to_dict()
+        for name in LOCATION_FIELDS:
+            values.pop(name)
+        return values
+
+
+# -- flags ---------------------------------------------------------------------------------
+
+
+def _define(name, default, annotation, help_text, flag_values):
+    """One absl flag for a dataclass field of type `annotation` (None allowed)."""
+    kinds = set(annotation.__args__) if isinstance(annotation, types.UnionType) else {annotation}
+    kinds.discard(type(None))
+    (kind,) = kinds
+    if kind is bool:
+        flags.DEFINE_boolean(name, default, help_text, flag_values=flag_values)
+    elif kind is int:
+        flags.DEFINE_integer(name, default, help_text, flag_values=flag_values)
+    elif kind is float:
+        flags.DEFINE_float(name, default, help_text, flag_values=flag_values)
+    elif getattr(kind, "__origin__", None) is tuple:
+        listed = None if default is None else [str(v) for v in default]
+        flags.DEFINE_list(name, listed, help_text, flag_values=flag_values)
+    else:
+        flags.DEFINE_string(name, default, help_text, flag_values=flag_values)
+
+
+def define_flags(setting=None, flag_values=flags.FLAGS, exclude=(), defaults=None) -> None:
+    """Declares a flag per `TrainConfig` field (and per model-config field for a setting).
+
+    Args:
+        setting: "fully" or "weakly": also define the model switches, with the setting's
+            defaults everywhere; None (several settings): recipe flags only, the fields
+            that depend on the setting default to "the setting's".
+        flag_values: where to define them.
+        exclude: `TrainConfig` field names that get no flag.
+        defaults: field name -> default overriding the dataclass's.
+    """
+    defaults = dict(defaults or {})
+    resolved = TrainConfig(model=SETTINGS[setting]()) if setting else None
+    for field in dataclasses.fields(TrainConfig):
+        if field.name == "model" or field.name in exclude:
+            continue
+        default = field.default
+        if resolved is not None and field.metadata.get("per_setting"):
+            default = getattr(resolved, field.name)
+        default = defaults.get(field.name, default)
+        help_text = field.metadata["help"]
+        if field.name == "seeds" and "seeds" not in defaults:
+            # One run by default: --seed is its shorthand, --seeds (unset) wins when given.
+            flags.DEFINE_integer(
+                "seed",
+                1,
+                "Seed of a single run (ignored when --seeds is given).",
+                flag_values=flag_values,
+            )
+            default = None
+        _define(field.name, default, field.type, help_text, flag_values)
+    if setting is None:
+        return
+    model_defaults = SETTINGS[setting]()
+    for field in dataclasses.fields(SETTINGS[setting]):
+        default = getattr(model_defaults, field.name)
+        help_text = MODEL_FLAG_HELP[field.name]
+        if field.name == "tau":  # "inf", "-inf", "off" are values too.
+            flags.DEFINE_string("tau", str(default), help_text, flag_values=flag_values)
+        else:
+            _define(field.name, default, field.type, help_text, flag_values)
+
+
+def config_from_flags(setting: str, flag_values=flags.FLAGS) -> TrainConfig:
+    """The `TrainConfig` of `setting` that the parsed flags describe.
+
+    Fields without a flag keep their dataclass default; model switches without flags (the
+    ablation command) give the setting's default model config.
+
+    Raises:
+        UsageError: a flag value the config refuses (the message names it).
+    """
+    defined = {name for name in flag_values}
+    try:
+        model_class = SETTINGS[setting]
+        model_values = {
+            field.name: flag_values[field.name].value
+            for field in dataclasses.fields(model_class)
+            if field.name in defined
+        }
+        if "tau" in model_values:
+            model_values["tau"] = parse_tau(model_values["tau"])
+        values = {
+            field.name: flag_values[field.name].value
+            for field in dataclasses.fields(TrainConfig)
+            if field.name in defined and field.name not in ("model", "seeds")
+        }
+        if "seeds" in defined and flag_values["seeds"].value:
+            listed = flag_values["seeds"].value
+            try:
+                values["seeds"] = tuple(int(s) for s in listed)
+            except ValueError:
+                raise ValueError(f"--seeds must be integers; got {','.join(listed)!r}") from None
+        elif "seed" in defined:
+            values["seeds"] = (flag_values["seed"].value,)
+        return TrainConfig(model=model_class(**model_values), **values)
+    except ValueError as error:
+        message = str(error)
+        if message.split(" ", 1)[0] in defined:  # "epochs must be >= 1" names its flag.
+            message = "--" + message
+        raise UsageError(message) from None

@@ -1,0 +1,132 @@
+"""Flags -> TrainConfig: the official recipe by default, every model switch reachable."""
+
+import dataclasses
+import math
+
+import pytest
+from absl import flags
+
+from ave_tf.config import FullySupervisedConfig, WeaklySupervisedConfig
+from ave_tf.errors import UsageError
+from trainers import config as run_config
+from trainers.config import config_from_flags, define_flags
+from trainers.schedule_test import official_loop
+
+
+def parse(setting, *args, **define_args):
+    values = flags.FlagValues()
+    define_flags(setting, values, **define_args)
+    values(["prog", *args])
+    return config_from_flags(setting, values)
+
+
+def test_defaults_are_the_official_recipe():
+    fully = parse("fully", "--dataset=features")
+    assert (fully.epochs, fully.batch_size, fully.learning_rate, fully.adam_epsilon) == (
+        300,
+        128,
+        1e-3,
+        1e-8,
+    )
+    assert (fully.lr_decay_factor, fully.lr_decay_every, fully.lr_decay_until) == (0.8, 60, 170)
+    assert fully.setting == "fully" and fully.deterministic is False
+    assert fully.model.tau == 0.099 and fully.model.avps_weight == 100.0
+    assert fully.eval_every == 5 and fully.export_dir == "saved_models"
+    weakly = parse("weakly", "--dataset=features")
+    assert weakly.lr_decay_every == 80 and weakly.model.tau == 0.095
+    assert weakly.lr_decay_until == 200 and weakly.setting == "weakly"
+    assert weakly.model.renormalize is False and weakly.model.weighting_branch is True
+    assert weakly.model_dir == "runs/psp_weakly"
+    assert parse("fully").epochs == run_config.SYNTHETIC_EPOCHS
+
+
+def test_model_switches_and_seeds():
+    config = parse(
+        "fully",
+        "--tau=-inf",
+        "--avps_weight=0",
+        "--self_attention=transformer",
+        "--noinclusive_threshold",
+        "--seeds=1,2,3",
+        "--avga_broadcast=channel",
+    )
+    assert config.model.tau == -math.inf and config.model.avps_weight == 0
+    assert config.model.self_attention == "transformer" and config.model.avga_broadcast == "channel"
+    assert config.seeds == (1, 2, 3)
+    assert parse("weakly", "--noweighting_branch", "--tau=off").model.tau == math.inf
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--tau=x"],
+        ["--strategy=gpu"],
+        ["--dataset=x"],
+        ["--avga_broadcast=x"],
+        ["--seeds=1,1"],
+        ["--epochs=0"],
+    ],
+)
+def test_bad_values_are_usage_errors(args):
+    flag = args[0].split("=")[0]
+    with pytest.raises(UsageError, match=flag):
+        parse("fully", *args)
+
+
+def test_weakly_decay_bound_is_the_official_200_with_the_same_decay_epochs():
+    # The official weak script decays while epoch < 200, the fully one while epoch < 170;
+    # with a period of 80 both bounds decay after 0-based epochs 79 and 159 only.
+    official = official_loop(300, 1.0, every=80, until=200)
+    assert official == official_loop(300, 1.0, every=80, until=170)
+    decays = [e for e in range(1, 300) if official[e] != official[e - 1]]
+    assert decays == [80, 160]
+    assert run_config.DECAY_UNTIL == {"fully": 170, "weakly": 200}
+
+
+def test_one_flag_per_config_field_from_the_dataclasses():
+    values = flags.FlagValues()
+    define_flags("weakly", values)
+    recipe = {f.name for f in dataclasses.fields(run_config.TrainConfig)} - {"model"}
+    model = {f.name for f in dataclasses.fields(WeaklySupervisedConfig)}
+    assert set(values) == recipe | model | {"seed"}
+    # Every recipe flag reaches its field.
+    changed = parse(
+        "fully",
+        "--learning_rate=0.5",
+        "--adam_epsilon=0.25",
+        "--lr_decay_until=7",
+        "--deterministic",
+        "--jit_compile",
+        "--train_split=train[:8]",
+        "--export_dir=",
+        "--batch_size=4",
+    )
+    assert (changed.learning_rate, changed.adam_epsilon, changed.lr_decay_until) == (0.5, 0.25, 7)
+    assert changed.deterministic and changed.jit_compile and changed.export_dir == ""
+    assert (changed.train_split, changed.batch_size) == ("train[:8]", 4)
+
+
+def test_recipe_flags_without_model_switches_give_the_setting_defaults():
+    # What trainers.ablate defines: no model flags, several settings, seeds 1,2,3 by default.
+    values = flags.FlagValues()
+    define_flags(None, values, exclude=("model_dir",), defaults={"seeds": (1, 2, 3)})
+    values(["prog", "--epochs=3"])
+    assert "model_dir" not in values and "tau" not in values and "seed" not in values
+    fully, weakly = (config_from_flags(s, values) for s in ("fully", "weakly"))
+    assert fully.model == FullySupervisedConfig() and weakly.model == WeaklySupervisedConfig()
+    assert (fully.lr_decay_every, weakly.lr_decay_every) == (60, 80)
+    assert fully.seeds == weakly.seeds == (1, 2, 3) and fully.epochs == 3
+
+
+def test_setting_is_the_model_type():
+    assert run_config.TrainConfig(model=WeaklySupervisedConfig()).setting == "weakly"
+    assert run_config.TrainConfig().model_dir == "runs/psp_fully"
+    with pytest.raises(ValueError, match="model must be"):
+        run_config.TrainConfig(model=object())
+
+
+def test_config_json_round_trip():
+    config = parse("weakly", "--tau=-inf", "--seeds=4,5")
+    again = run_config.TrainConfig.from_dict(config.to_dict())
+    assert again == config
+    assert again.computation() == config.replace(model_dir="elsewhere").computation()
