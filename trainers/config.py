@@ -49,7 +49,7 @@ MODEL_FLAG_HELP = {
     "renormalize": "L1-normalise gamma's rows again after thresholding.",
     "dropout": "Dropout rate inside PSP (the only dropout of the network).",
     "avga_broadcast": "AVGA audio broadcast: 'position' (official code) or 'channel' (AVEL).",
-    "self_attention": "SAPSP ablation: off, official (the released code's SelfAttention) or transformer.",
+    "self_attention": "SAPSP: off, official (the released code's SelfAttention) or transformer.",
     "self_attention_heads": "Heads of the SAPSP self-attention block.",
     "lstm_units": "Hidden units per LSTM direction (PSP width is twice this).",
     "psp_dim": "PSP width d (must equal 2 * lstm_units).",

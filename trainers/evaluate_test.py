@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import confusion_matrix as sk_confusion
 
-from trainers.evaluate import evaluate, format_report, segment_report
 from trainers.callbacks import should_validate
+from trainers.evaluate import evaluate, format_report, segment_report
 
 
 def test_segment_report_matches_sklearn():
