@@ -102,6 +102,7 @@ def _config(model_dir, strategy_name):
         epochs=3,
         batch_size=8,
         eval_every=1,
+        learning_rate=1e-5,  # Below Adam's rounding-sign noise: see training_test.py.
         model_dir=model_dir,
         export_dir="",
         strategy=strategy_name,
