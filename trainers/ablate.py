@@ -15,8 +15,9 @@ import sys
 
 from absl import app, flags, logging
 
+from ave_tf import data
 from ave_tf.atomic_files import write_text_atomic
-from trainers import ablation, data_source, run_config, training
+from trainers import ablation, run_config, training
 from trainers import flags as train_flags
 from trainers.errors import UsageError
 
@@ -110,7 +111,12 @@ def main(argv):
             }
         except ValueError as error:
             raise UsageError(str(error)) from None
-        sources = {s: data_source.TfdsSource(base[s]) for s in settings}
+        sources = {
+            s: data.TfdsSource(
+                base[s].dataset, s, data_dir=base[s].data_dir, manual_dir=base[s].manual_dir
+            )
+            for s in settings
+        }
         variants = ablation.paper_variants(settings, tables)
         outcomes = run_ablation(variants, base, FLAGS.model_root, sources.__getitem__)
     except UsageError as error:

@@ -1,5 +1,5 @@
 """The one error type the entry points turn into a one-line message and exit code 2."""
 
+from ave_tf.errors import UsageError
 
-class UsageError(Exception):
-    """Bad input from the user (flag value, folder, dataset): nothing was deleted or written."""
+__all__ = ["UsageError"]

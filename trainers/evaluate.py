@@ -62,7 +62,7 @@ def evaluate(model_path, dataset, split, batch_size, data_dir=None, manual_dir=N
     predict = load_predictor(model_path)
     try:
         builder = data.prepare_builder(dataset, data_dir=data_dir, manual_dir=manual_dir)
-        batches = data.fully_supervised_dataset(builder, split, batch_size, training=False)
+        batches = data.fully_supervised_dataset(builder, split, batch_size)
     except data.DatasetUnavailableError as error:
         raise UsageError(str(error)) from None
     except ValueError as error:  # Unknown split names.

@@ -22,8 +22,9 @@ import time
 
 import keras
 
+from ave_tf import data
 from ave_tf.atomic_files import atomic_path, read_json, write_json_atomic
-from trainers import data_source, multi_worker, results, schedule, selection
+from trainers import multi_worker, results, schedule, selection
 from trainers import strategy as strategy_lib
 from trainers.epoch_seeds import EpochSeeds
 from trainers.errors import UsageError
@@ -256,7 +257,9 @@ def _run_training(config, source, strategy, callbacks):
             model_dir=f"{config.model_dir.rstrip('/')}-worker{task}", export_dir=""
         )
     check_export_dir(config)
-    source = source or data_source.TfdsSource(config)
+    source = source or data.TfdsSource(
+        config.dataset, config.setting, data_dir=config.data_dir, manual_dir=config.manual_dir
+    )
     prepare_model_dir(config)
     start = time.perf_counter()
     runs = []

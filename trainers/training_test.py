@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from ave_tf import data
 from ave_tf.config import FullySupervisedConfig, WeaklySupervisedConfig
-from trainers import data_source, run_config, strategy, training
+from ave_tf.testing.random_videos import random_splits
+from trainers import run_config, strategy, training
 from trainers.epoch_seeds import seed_generator_states
 from trainers.errors import UsageError
 from trainers.schedule_test import official_loop
@@ -34,13 +36,13 @@ def tiny_config(tmp_path, setting="fully", **changes):
     return run_config.TrainConfig(**values)
 
 
-class TestReadsSource(data_source.InMemorySource):
+class TestReadsSource(data.InMemorySource):
     """Records when each split is requested relative to the end of training."""
 
     __test__ = False
 
     def __init__(self, setting):
-        super().__init__(setting, data_source.random_splits(SIZES, seed=3))
+        super().__init__(setting, random_splits(SIZES, seed=3))
         self.training_done = False
 
     def evaluation(self, split, batch_size):
@@ -84,9 +86,9 @@ def test_train_select_test_once(tmp_path, setting):
     assert list((tmp_path / "run" / "logs" / "seed_1").glob("events.out.tfevents.*"))
     # The selected model reloads and scores the test split as reported.
     model = keras.models.load_model(run["selected_model"])
-    data = source.splits["test"]
-    probabilities = model({"audio": data[0], "visual": data[1]})["segment_probabilities"]
-    accuracy = np.mean(np.argmax(probabilities, -1) == data[2])
+    audio, visual, labels = source.splits["test"]
+    probabilities = model({"audio": audio, "visual": visual})["segment_probabilities"]
+    accuracy = np.mean(np.argmax(probabilities, -1) == labels)
     assert accuracy == pytest.approx(run["test_accuracy"], abs=1e-6)
 
 
@@ -140,7 +142,7 @@ def test_resume_after_interrupt_selects_the_same_epoch(tmp_path):
 
     assert seed_generator_states(fully_supervised_model()), "dropout masks must be re-seeded"
     config = tiny_config(tmp_path, epochs=6, model_dir=str(tmp_path / "resumed"))
-    source = data_source.InMemorySource("fully", data_source.random_splits(SIZES, seed=3))
+    source = data.InMemorySource("fully", random_splits(SIZES, seed=3))
     one = strategy.make_strategy("one_device")
     with pytest.raises(KeyboardInterrupt):
         training.run_training(config, source=source, strategy=one, callbacks=[Interrupt()])
@@ -167,7 +169,7 @@ def test_mirrored_two_devices_matches_one_device(tmp_path):
     if len(cpus) < 2:
         pytest.skip("needs the 2 logical CPU devices conftest.py creates")
     model = FullySupervisedConfig(dropout=0.0)
-    source = data_source.InMemorySource("fully", data_source.random_splits(SIZES, seed=5))
+    source = data.InMemorySource("fully", random_splits(SIZES, seed=5))
     losses = {}
     for name, strat in [
         ("one", strategy.make_strategy("one_device")),
@@ -182,7 +184,7 @@ def test_mirrored_two_devices_matches_one_device(tmp_path):
 
 def test_mixed_precision_trains_and_restores_the_policy(tmp_path):
     config = tiny_config(tmp_path, epochs=1, eval_every=1, mixed_precision=True)
-    source = data_source.InMemorySource("fully", data_source.random_splits(SIZES, seed=3))
+    source = data.InMemorySource("fully", random_splits(SIZES, seed=3))
     run = training.run_training(config, source=source)["runs"][0]
     assert np.isfinite(run["epochs"][0]["loss"])
     assert keras.config.dtype_policy().name == "float32"
