@@ -10,18 +10,13 @@ or from Python after ``import tfds_ave``: ``tfds.load("tfds_ave/synthetic")``.
 
 import contextlib
 import dataclasses
-import fcntl
-import os
-import shutil
 
 import numpy as np
 import tensorflow_datasets as tfds
-from absl import logging
-from tensorflow_datasets.core import constants as tfds_constants
 from tensorflow_datasets.core import shuffle as tfds_shuffle
 
 from ave_tf import ave
-from tfds_ave import release, synthetic
+from tfds_ave import interrupted_builds, release, synthetic
 
 FEATURE_ENCODING = tfds.features.Encoding.BYTES
 """How the float32 feature tensors are stored: raw little-endian bytes.
@@ -46,55 +41,6 @@ def _shuffle_memory(limit: int):
         yield
     finally:
         tfds_shuffle.MAX_MEM_BUFFER_SIZE = saved
-
-
-@contextlib.contextmanager
-def _build_lock(config_dir: str):
-    """Holds an exclusive ``flock`` on the folder ``config_dir``; yields whether it was obtained.
-
-    Every build of the config holds it while it writes. Never waits: when another process
-    holds it (a build of the same config is running), the build goes ahead as TFDS would,
-    only without removing anything.
-    """
-    descriptor = os.open(config_dir, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            yield False
-            return
-        yield True  # closing the descriptor releases the lock
-    finally:
-        os.close(descriptor)
-
-
-def _remove_interrupted_builds(current: str) -> list[str]:
-    """Deletes the ``incomplete.*`` folders beside ``current`` but ``current`` itself.
-
-    TFDS writes a build into ``<config>/incomplete.<random>_<version>/`` and renames it when
-    done; it deletes that folder when the build fails in Python, but a killed build (SIGKILL,
-    power loss) leaves it, ~1 MB per written video, and no later build removes it. Called
-    under ``_build_lock``, so every other such folder belongs to a build that is gone.
-
-    Returns:
-        The removed folders.
-    """
-    config_dir, own = os.path.split(os.path.normpath(current))
-    removed = []
-    for name in sorted(os.listdir(config_dir)):
-        path = os.path.join(config_dir, name)
-        if name == own or not name.startswith(tfds_constants.INCOMPLETE_PREFIX):
-            continue
-        if os.path.isdir(path):
-            size = sum(
-                os.path.getsize(os.path.join(root, file))
-                for root, _, files in os.walk(path)
-                for file in files
-            )
-            shutil.rmtree(path)
-            removed.append(path)
-            logging.warning("removed %s (%.0f MB) left by an interrupted build", path, size / 2**20)
-    return removed
 
 
 @dataclasses.dataclass(eq=False)
@@ -196,14 +142,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _download_and_prepare(self, dl_manager, download_config):
         # Runs inside TFDS's temporary folder: self.data_dir is <config>/incomplete.*_<version>.
-        current = os.fspath(self.data_dir)
-        if os.path.isdir(current):  # a local data_dir
-            lock = _build_lock(os.path.dirname(os.path.normpath(current)))
-        else:
-            lock = contextlib.nullcontext(False)
-        with lock as exclusive:
-            if exclusive:
-                _remove_interrupted_builds(current)
+        with interrupted_builds.removed_beside(self.data_dir):
             with _shuffle_memory(SHUFFLE_MEMORY_BYTES):
                 return super()._download_and_prepare(dl_manager, download_config)
 
