@@ -163,7 +163,7 @@ def measure_pipeline(lines: list[str], config: str, data_dir: str, batch_size: i
     from ave_tf import data
 
     lines.append(
-        f"Training pipeline alone, `TfdsSource({config!r}, 'fully', in_memory=...)"
+        f"\nTraining pipeline alone, `TfdsSource({config!r}, 'fully', in_memory=...)"
         f".training('train', {batch_size}, seed=0)` iterated without a model:\n"
     )
     for in_memory in (False, True):
@@ -213,7 +213,7 @@ def train_child(variant: str, config: str, data_dir: str, work: str) -> None:
 def measure_training(lines: list[str], config: str, data_dir: str, work: str) -> None:
     """Peak RSS and training videos/s of the fully supervised job, streamed and in memory."""
     lines.append(
-        f"\nTraining (`trainers.training.run_training`, the job of `python -m trainers.fully "
+        f"Training (`trainers.training.run_training`, the job of `python -m trainers.fully "
         f"--dataset={config} --epochs={_EPOCHS.value}`, one seed, batch {_BATCH.value}, "
         "validation after the last epoch, then the test split), in a child process; peak RSS "
         "= the child's `ru_maxrss` (what `/usr/bin/time -v` reports):\n"
