@@ -1,28 +1,55 @@
-"""Input pipelines: TFDS ``tfds_ave`` splits as ``(inputs, targets)`` datasets for ``fit``.
+"""Input pipelines: ``tfds_ave`` splits (or arrays in memory) as ``(inputs, targets)`` batches.
 
-    builder = prepare_builder("synthetic")            # builds it once, then reuses it
-    train = fully_supervised_dataset(builder, "train", 128, training=True)
-    model.fit(train, ...)
+    source = TfdsSource("synthetic", "fully")              # builds the config once if needed
+    stream = source.training("train", 128, seed=1)         # endless; see `TrainingStream`
+    model.fit(stream.dataset, epochs=300, steps_per_epoch=stream.steps_per_epoch, shuffle=False)
+    model.evaluate(source.evaluation("test", 128))
 
-Inputs are ``{"audio": (batch, 10, 128) float32, "visual": (batch, 10, 7, 7, 512) float32}``;
-the targets are keyed by the model outputs that the losses and metrics of
-``ave_tf.models.training_objectives`` read (see each function).
+Inputs are ``{"audio": (B, 10, 128) float32, "visual": (B, 10, 7, 7, 512) float32}``; targets
+are keyed by the model outputs that ``ave_tf.models.training_objectives`` reads:
+fully supervised ``{"segment_logits", "av_similarity"}`` (both the segment labels (B, 10)
+int32), weakly supervised ``{"video_probabilities": prob_label (B, 29) float32,
+"segment_logits": (B, 10) int32}``.
+
+One pipeline serves training and evaluation, for TFDS and in-memory data alike: a
+`RecordStore` holds a split's serialized examples, addressable by index (on disk: the
+offsets of the TFRecords TFDS wrote; in memory: one copy of those bytes), and every batch is
+a batch of indices -> the records read -> parsed by ``tf.io.parse_example``. Training permutes
+indices, never examples, so no shuffle buffer holds a second copy of the data.
 """
 
+import dataclasses
 import os
+import struct
+import threading
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from ave_tf import ave
+from ave_tf.errors import UsageError
+
 DATASET = "tfds_ave"
 TRAIN_BACKGROUND = "train_background"
-DEFAULT_SHUFFLE_BUFFER = 256
-"""Videos held by the shuffle buffer when the split is not cached (one video is ~1 MB)."""
+SETTINGS = ("fully", "weakly")
 
-_FEATURES = ("audio", "visual", "segment_labels", "prob_label")
+_READ_AHEAD = 2
+"""Batches prepared while the model trains on the current one (~128 MB each at batch 128)."""
+
+# The four features the pipelines parse, as ``tfds_ave``'s builder serializes them: the
+# float32 tensors as raw little-endian bytes (``Encoding.BYTES``), the segment labels
+# (a ``ClassLabel`` sequence) as int64, ``prob_label`` as a float list.
+_SERIALIZED = {
+    "audio": tf.io.FixedLenFeature([], tf.string),
+    "visual": tf.io.FixedLenFeature([], tf.string),
+    "segment_labels": tf.io.FixedLenFeature([ave.NUM_SEGMENTS], tf.int64),
+    "prob_label": tf.io.FixedLenFeature([ave.NUM_CLASSES], tf.float32),
+}
+_TFRECORD_HEADER = struct.Struct("<QI")  # record length, masked CRC of the length
 
 
-class DatasetUnavailableError(RuntimeError):
+class DatasetUnavailableError(UsageError):
     """The requested tfds_ave config is not built and cannot be built; the message says why."""
 
 
@@ -89,130 +116,362 @@ def _split_for(builder: tfds.core.DatasetBuilder, split: str, with_background: b
     return split
 
 
-def _examples(
-    builder: tfds.core.DatasetBuilder,
-    split: str,
-    *,
-    training: bool,
-    cache: bool,
-    seed: int | None,
-    shuffle_buffer: int | None,
-) -> tf.data.Dataset:
-    """Decoded examples holding only the features the pipelines use, shuffled when training."""
-    read_config = tfds.ReadConfig(
-        shuffle_seed=seed,
-        shuffle_reshuffle_each_iteration=True,
-        try_autocache=False,
-    )
-    dataset = builder.as_dataset(
-        split=split,
-        shuffle_files=training,
-        read_config=read_config,
-        decoders=tfds.decode.PartialDecoding({name: True for name in _FEATURES}),
-    )
-    if cache:
-        dataset = dataset.cache()
-    if training:
-        if shuffle_buffer is None:
-            shuffle_buffer = (
-                builder.info.splits[split].num_examples if cache else DEFAULT_SHUFFLE_BUFFER
+class RecordStore:
+    """A split's serialized ``tf.train.Example`` records, read by index.
+
+    ``TfdsSource`` makes one per split from the TFRecords TFDS wrote: ``streamed`` reads each
+    record from disk when asked (only the offsets are held: 16 bytes per video), otherwise
+    every record is read once into memory (one copy of the split, ~1 MB per video).
+    ``InMemorySource`` makes one from arrays (``from_arrays``). Record ``i`` is the ``i``-th
+    example of the split in TFDS's stored order (``as_dataset(shuffle_files=False)``).
+    """
+
+    def __init__(self, locations: list[tuple[str, int, int]], records: list[bytes] | None = None):
+        """Use ``from_tfds`` or ``from_arrays``.
+
+        Args:
+            locations: per record ``(file, offset of the payload, length)``; empty when
+                ``records`` holds the bytes.
+            records: the serialized records, or ``None`` to read ``locations`` on demand.
+        """
+        self._locations = locations
+        self._records = records
+        self._files: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_tfds(
+        cls, builder: tfds.core.DatasetBuilder, split: str, streamed: bool
+    ) -> "RecordStore":
+        """The records of ``split`` (slicing and ``+`` allowed) of a prepared TFRecord build.
+
+        Raises:
+            UsageError: the build is not TFRecord (e.g. ``--file_format=array_record``) or a
+                file is truncated or not a TFRecord file (the message names it).
+        """
+        file_format = builder.info.file_format
+        if file_format is not None and file_format.value != "tfrecord":
+            raise UsageError(
+                f"{builder.data_dir} holds {DATASET} as {file_format.value}; ave_tf.data "
+                "reads the TFRecord files TFDS writes by default: rebuild without --file_format"
             )
-        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    return dataset
+        try:
+            instructions = builder.info.splits[split].file_instructions
+        except (KeyError, ValueError) as error:
+            known = ", ".join(builder.info.splits)
+            raise UsageError(
+                f"{builder.info.full_name} has no split {split!r} (splits: {known}; TFDS "
+                f"slicing such as train[:64] is allowed): {str(error).splitlines()[0]}"
+            ) from None
+        locations = []
+        for instruction in instructions:
+            offsets = _tfrecord_offsets(instruction.filename)
+            locations += offsets[instruction.skip : instruction.skip + instruction.take]
+        store = cls(locations)
+        if not streamed:
+            store = cls([], [store._read(index) for index in range(len(locations))])
+            store._close()
+        return store
+
+    @classmethod
+    def from_arrays(cls, audio, visual, segment_labels) -> "RecordStore":
+        """Records of videos given as arrays, serialized as ``tfds_ave`` stores them.
+
+        Args:
+            audio: (N, 10, 128); visual: (N, 10, 7, 7, 512); segment_labels: (N, 10) int
+                class ids. ``prob_label`` is derived (mean of the segment one-hots).
+        """
+        labels = np.asarray(segment_labels, np.int64)
+        probs = np.eye(ave.NUM_CLASSES, dtype=np.float32)[labels].mean(axis=1)
+        audio = np.asarray(audio, "<f4")
+        visual = np.asarray(visual, "<f4")
+
+        def example(i):
+            feature = {
+                "audio": _bytes_feature(audio[i].tobytes()),
+                "visual": _bytes_feature(visual[i].tobytes()),
+                "segment_labels": tf.train.Feature(int64_list=tf.train.Int64List(value=labels[i])),
+                "prob_label": tf.train.Feature(float_list=tf.train.FloatList(value=probs[i])),
+            }
+            return tf.train.Example(features=tf.train.Features(feature=feature))
+
+        return cls([], [example(i).SerializeToString() for i in range(len(labels))])
+
+    def __len__(self) -> int:
+        return len(self._records) if self._records is not None else len(self._locations)
+
+    def take(self, indices: np.ndarray) -> np.ndarray:
+        """The records at ``indices`` (B,) int as a (B,) object array of bytes."""
+        records = np.empty(len(indices), object)
+        records[:] = [self._read(int(index)) for index in indices]
+        return records
+
+    def _read(self, index: int) -> bytes:
+        if self._records is not None:
+            return self._records[index]
+        filename, offset, length = self._locations[index]
+        record = os.pread(self._descriptor(filename), length, offset)
+        if len(record) != length:
+            raise UsageError(f"{filename}: truncated TFRecord file (record at byte {offset})")
+        return record
+
+    def _descriptor(self, filename: str) -> int:
+        with self._lock:
+            if filename not in self._files:
+                self._files[filename] = os.open(filename, os.O_RDONLY)
+            return self._files[filename]
+
+    def _close(self) -> None:
+        for descriptor in self._files.values():
+            os.close(descriptor)
+        self._files.clear()
+
+    def __del__(self):
+        self._close()
 
 
-def _pipeline(dataset, to_pair, batch_size: int, training: bool) -> tf.data.Dataset:
+def _bytes_feature(value: bytes) -> tf.train.Feature:
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+
+def _tfrecord_offsets(filename: str) -> list[tuple[str, int, int]]:
+    """``(filename, payload offset, payload length)`` of every record of a TFRecord file.
+
+    A record is ``length`` (uint64 LE), its masked CRC (4 bytes), the payload and the
+    payload's masked CRC (4 bytes); only the headers are read.
+    """
+    try:
+        size = os.path.getsize(filename)
+        locations = []
+        with open(filename, "rb") as handle:
+            position = 0
+            while position < size:
+                header = handle.read(_TFRECORD_HEADER.size)
+                if len(header) != _TFRECORD_HEADER.size:
+                    raise UsageError(f"{filename}: truncated TFRecord header at byte {position}")
+                (length, _) = _TFRECORD_HEADER.unpack(header)
+                payload = position + _TFRECORD_HEADER.size
+                position = payload + length + 4
+                if position > size:
+                    raise UsageError(
+                        f"{filename}: not a TFRecord file or truncated (a record of {length} "
+                        f"bytes at byte {payload - _TFRECORD_HEADER.size} runs past its end)"
+                    )
+                locations.append((filename, payload, length))
+                handle.seek(position)
+    except OSError as error:
+        raise UsageError(f"{filename}: cannot read ({error.strerror})") from None
+    return locations
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingStream:
+    """An endless training dataset plus its epoch geometry.
+
+    Attributes:
+        dataset: ``(inputs, targets)`` batches; epoch ``e`` (``steps_per_epoch`` batches) is
+            the split in a permutation that depends on ``(seed, e)`` only, so a run resumed at
+            epoch ``k`` sees the batches an uninterrupted run would have seen.
+        steps_per_epoch: full batches per epoch (the last partial batch is dropped, as the
+            official loader does).
+        examples_per_epoch: ``steps_per_epoch * batch_size``.
+    """
+
+    dataset: tf.data.Dataset
+    steps_per_epoch: int
+    examples_per_epoch: int
+
+
+def epoch_seed(seed: int, epoch) -> tf.Tensor:
+    """The seed of epoch ``epoch``'s permutation: a function of (seed, epoch) only."""
+    return tf.cast(seed, tf.int64) * 1_000_003 + tf.cast(epoch, tf.int64)
+
+
+def _targets(setting: str, parsed: dict) -> dict[str, tf.Tensor]:
+    labels = tf.cast(parsed["segment_labels"], tf.int32)
+    if setting == "fully":
+        return {"segment_logits": labels, "av_similarity": labels}
+    return {"video_probabilities": parsed["prob_label"], "segment_logits": labels}
+
+
+def _batches(store: RecordStore, index_batches: tf.data.Dataset, setting: str) -> tf.data.Dataset:
+    """``(inputs, targets)`` for each batch of record indices (the one pipeline's tail)."""
+
+    def read_and_parse(indices):
+        records = tf.numpy_function(store.take, [indices], tf.string, stateful=False)
+        records.set_shape(indices.shape)
+        parsed = tf.io.parse_example(records, _SERIALIZED)
+        batch = tf.shape(records)[0]
+        inputs = {
+            "audio": tf.reshape(
+                tf.io.decode_raw(parsed["audio"], tf.float32),
+                [batch, ave.NUM_SEGMENTS, ave.AUDIO_DIM],
+            ),
+            "visual": tf.reshape(
+                tf.io.decode_raw(parsed["visual"], tf.float32),
+                [batch, ave.NUM_SEGMENTS, *ave.VISUAL_SHAPE],
+            ),
+        }
+        return inputs, _targets(setting, parsed)
+
+    return index_batches.map(read_and_parse).prefetch(_READ_AHEAD)
+
+
+def training_stream(
+    store: RecordStore, setting: str, batch_size: int, seed: int, initial_epoch: int = 0
+) -> TrainingStream:
+    """The training pipeline: endless batches, epoch ``e`` a (seed, e) permutation of ``store``.
+
+    Each epoch is ``range(N).shuffle(N, seed=epoch_seed(seed, e))`` (a full, uniformly random
+    permutation) batched with ``drop_remainder=True``; the permutation holds N indices, the
+    examples are read by index. The stream from epoch ``k`` on is the same whether a run
+    started at 0 or resumed at ``k``, however many iterators ``fit`` creates.
+
+    Args:
+        store: the training split's records.
+        setting: ``fully`` or ``weakly`` (which targets).
+        batch_size: the GLOBAL batch size (under a ``tf.distribute`` strategy ``fit`` splits
+            each batch across the replicas).
+        seed: the run's seed.
+        initial_epoch: first epoch of the stream (resume).
+
+    Raises:
+        UsageError: the split holds fewer videos than one batch.
+    """
+    count = len(store)
+    steps = count // batch_size
+    if steps < 1:
+        raise UsageError(
+            f"the training split has {count} videos, fewer than one batch ({batch_size}); "
+            "lower --batch_size or use a larger split"
+        )
+
+    def one_epoch(epoch):
+        order = tf.data.Dataset.range(count).shuffle(
+            count, seed=epoch_seed(seed, epoch), reshuffle_each_iteration=False
+        )
+        return order.batch(batch_size, drop_remainder=True)
+
+    index_batches = tf.data.Dataset.range(initial_epoch, 2**62).flat_map(one_epoch)
+    return TrainingStream(_batches(store, index_batches, setting), steps, steps * batch_size)
+
+
+def evaluation_batches(store: RecordStore, setting: str, batch_size: int) -> tf.data.Dataset:
+    """Every record of ``store`` once, in stored order, the last batch possibly partial."""
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
-    dataset = dataset.batch(batch_size, drop_remainder=training)
-    dataset = dataset.map(to_pair, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
-
-
-def _inputs(batch) -> dict[str, tf.Tensor]:
-    return {"audio": batch["audio"], "visual": batch["visual"]}
+        raise UsageError(f"batch_size must be >= 1; got {batch_size}")
+    return _batches(store, tf.data.Dataset.range(len(store)).batch(batch_size), setting)
 
 
 def fully_supervised_dataset(
-    builder: tfds.core.DatasetBuilder,
-    split: str,
-    batch_size: int,
-    *,
-    training: bool,
-    cache: bool = False,
-    seed: int | None = None,
-    shuffle_buffer: int | None = None,
+    builder: tfds.core.DatasetBuilder, split: str, batch_size: int
 ) -> tf.data.Dataset:
-    """``(inputs, targets)`` batches for the fully supervised model.
+    """Evaluation batches of a split for the fully supervised model, in stored order.
 
     Args:
         builder: a prepared ``tfds_ave`` builder (``prepare_builder``).
-        split: a TFDS split, slicing allowed (``"train"``, ``"test"``, ``"train[:64]"``).
-        batch_size: the GLOBAL batch size (the official 128): under a
-            ``tf.distribute`` strategy, ``fit`` splits each batch across the replicas.
-        training: reshuffle every epoch and drop the last partial batch (the official
-            loader); ``False`` keeps the stored order and every video.
-        cache: keep the decoded split in memory after the first epoch (about 1 MB per video;
-            the training split of AVE takes about 3.4 GB). With a cache, the shuffle covers
-            the whole split.
-        seed: seed of the file and example shuffles (``None``: random).
-        shuffle_buffer: videos in the shuffle buffer; default the whole split when cached,
-            else ``DEFAULT_SHUFFLE_BUFFER`` (the stored order is already a random
-            permutation, and the shard order is reshuffled every epoch).
+        split: a TFDS split, slicing allowed (``"test"``, ``"train[:64]"``).
+        batch_size: videos per batch; the last batch holds the rest.
 
     Returns:
-        A dataset of ``({"audio": (B, 10, 128) f32, "visual": (B, 10, 7, 7, 512) f32},
-        {"segment_logits": (B, 10) int32, "av_similarity": (B, 10) int32})``; both targets
-        are the segment labels (the AVPS loss derives its per-video target from them).
-        Ends with ``prefetch(AUTOTUNE)``.
+        ``({"audio", "visual"}, {"segment_logits", "av_similarity"})`` batches (module doc).
     """
-    examples = _examples(
-        builder, split, training=training, cache=cache, seed=seed, shuffle_buffer=shuffle_buffer
-    )
-
-    def to_pair(batch):
-        labels = tf.cast(batch["segment_labels"], tf.int32)
-        return _inputs(batch), {"segment_logits": labels, "av_similarity": labels}
-
-    return _pipeline(examples, to_pair, batch_size, training)
+    store = RecordStore.from_tfds(builder, split, streamed=True)
+    return evaluation_batches(store, "fully", batch_size)
 
 
 def weakly_supervised_dataset(
-    builder: tfds.core.DatasetBuilder,
-    split: str,
-    batch_size: int,
-    *,
-    training: bool,
-    cache: bool = False,
-    seed: int | None = None,
-    shuffle_buffer: int | None = None,
-    with_background: bool | None = None,
+    builder: tfds.core.DatasetBuilder, split: str, batch_size: int, with_background: bool = False
 ) -> tf.data.Dataset:
-    """``(inputs, targets)`` batches for the weakly supervised model.
+    """Evaluation batches of a split for the weakly supervised model, in stored order.
 
-    Arguments as ``fully_supervised_dataset``, plus:
-        with_background: add the ``train_background`` split (the 178 background-only
-            videos) to a ``train`` split; default: when ``training`` (the official weak
-            training set is train + background videos). Ignored when the builder has no
-            ``train_background`` split.
+    Arguments as ``fully_supervised_dataset``, plus ``with_background``: add the
+    ``train_background`` split (the 178 background-only videos) to a ``train`` split.
 
     Returns:
-        A dataset of ``({"audio", "visual"}, {"video_probabilities": (B, 29) float32
-        prob_label, "segment_logits": (B, 10) int32 segment labels})``; the segment labels
-        only feed the accuracy metric. Ends with ``prefetch(AUTOTUNE)``.
+        ``({"audio", "visual"}, {"video_probabilities", "segment_logits"})`` batches.
     """
-    if with_background is None:
-        with_background = training
     split = _split_for(builder, split, with_background)
-    examples = _examples(
-        builder, split, training=training, cache=cache, seed=seed, shuffle_buffer=shuffle_buffer
-    )
+    store = RecordStore.from_tfds(builder, split, streamed=True)
+    return evaluation_batches(store, "weakly", batch_size)
 
-    def to_pair(batch):
-        targets = {
-            "video_probabilities": tf.cast(batch["prob_label"], tf.float32),
-            "segment_logits": tf.cast(batch["segment_labels"], tf.int32),
-        }
-        return _inputs(batch), targets
 
-    return _pipeline(examples, to_pair, batch_size, training)
+def _check_setting(setting: str) -> None:
+    if setting not in SETTINGS:
+        raise UsageError(f"setting must be one of {', '.join(SETTINGS)}; got {setting!r}")
+
+
+class TfdsSource:
+    """Training and evaluation batches of the ``tfds_ave`` configs: what the trainers read.
+
+    Args:
+        dataset: the config (``synthetic``, ``synthetic_full``, ``features``).
+        setting: ``fully`` or ``weakly``; the weak training set adds ``train_background``
+            (the official weak training set is train + the background-only videos).
+        data_dir, manual_dir: as ``prepare_builder``.
+        in_memory: hold the training split in memory (one copy, ~1 MB per video, read once
+            per source and shared by every seed) instead of reading it from disk per batch.
+
+    Raises:
+        UsageError: the config is not built and cannot be built (names what is missing).
+    """
+
+    def __init__(
+        self,
+        dataset: str,
+        setting: str,
+        *,
+        data_dir: str | None = None,
+        manual_dir: str | None = None,
+        in_memory: bool = False,
+    ):
+        _check_setting(setting)
+        self.setting = setting
+        self.in_memory = in_memory
+        self.builder = prepare_builder(dataset, data_dir=data_dir, manual_dir=manual_dir)
+        self._training_stores: dict[str, RecordStore] = {}
+
+    def training(self, split, batch_size, seed, initial_epoch=0) -> TrainingStream:
+        split = _split_for(self.builder, split, with_background=self.setting == "weakly")
+        if split not in self._training_stores:
+            self._training_stores[split] = RecordStore.from_tfds(
+                self.builder, split, streamed=not self.in_memory
+            )
+        return training_stream(
+            self._training_stores[split], self.setting, batch_size, seed, initial_epoch
+        )
+
+    def evaluation(self, split, batch_size) -> tf.data.Dataset:
+        store = RecordStore.from_tfds(self.builder, split, streamed=True)
+        return evaluation_batches(store, self.setting, batch_size)
+
+
+class InMemorySource:
+    """Batches of videos given as NumPy arrays (tests, benchmarks), through the same pipeline.
+
+    Args:
+        setting: ``fully`` or ``weakly``.
+        splits: split name -> (audio (N, 10, 128), visual (N, 10, 7, 7, 512),
+            segment_labels (N, 10) int).
+    """
+
+    def __init__(self, setting: str, splits: dict):
+        _check_setting(setting)
+        self.setting = setting
+        self.splits = splits
+        self.reads: list[str] = []  # Split names in the order datasets were requested.
+        self._stores: dict[str, RecordStore] = {}
+
+    def _store(self, split: str) -> RecordStore:
+        self.reads.append(split)
+        if split not in self.splits:
+            raise UsageError(f"unknown split {split!r}; have {sorted(self.splits)}")
+        if split not in self._stores:
+            self._stores[split] = RecordStore.from_arrays(*self.splits[split])
+        return self._stores[split]
+
+    def training(self, split, batch_size, seed, initial_epoch=0) -> TrainingStream:
+        return training_stream(self._store(split), self.setting, batch_size, seed, initial_epoch)
+
+    def evaluation(self, split, batch_size) -> tf.data.Dataset:
+        return evaluation_batches(self._store(split), self.setting, batch_size)

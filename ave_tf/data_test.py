@@ -1,4 +1,4 @@
-"""Pipelines of ave_tf.data on the features config built from tfds_ave/dummy_data."""
+"""ave_tf.data on the features config built from tfds_ave/dummy_data, and on arrays."""
 
 import numpy as np
 import pytest
@@ -6,6 +6,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from ave_tf import ave, data
+from ave_tf.errors import UsageError
+from ave_tf.testing.random_videos import random_splits
 from tfds_ave import make_dummy_data
 
 TRAIN, BACKGROUND = 8, 2
@@ -28,8 +30,15 @@ def _direct(builder, split):
     return list(tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False)))
 
 
-def _fingerprints(audio):
-    return sorted(np.round(np.asarray(audio).reshape(len(audio), -1).sum(axis=1), 3).tolist())
+def _epochs(stream, epochs):
+    """The stream's first `epochs` epochs as lists of numpy (inputs, targets) batches."""
+    batches = list(tfds.as_numpy(stream.dataset.take(epochs * stream.steps_per_epoch)))
+    steps = stream.steps_per_epoch
+    return [batches[e * steps : (e + 1) * steps] for e in range(epochs)]
+
+
+def _concat(batches, part, name):
+    return np.concatenate([batch[part][name] for batch in batches])
 
 
 def test_prepare_builder_reuses_a_built_dataset(builder, data_dir):
@@ -49,6 +58,7 @@ def test_prepare_builder_errors(tmp_path):
     with pytest.raises(data.DatasetUnavailableError, match="missing Annotations.txt") as error:
         data.prepare_builder("features", data_dir=str(tmp_path), manual_dir=str(release))
     assert "\n" not in str(error.value)
+    assert isinstance(error.value, UsageError)
     empty = tmp_path / "empty"
     empty.mkdir()
     for manual_dir in (empty, tmp_path / "absent"):
@@ -56,66 +66,150 @@ def test_prepare_builder_errors(tmp_path):
             data.prepare_builder("features", data_dir=str(tmp_path), manual_dir=str(manual_dir))
 
 
-@pytest.mark.parametrize("cache", [False, True])
-def test_fully_supervised_eval_pipeline_equals_direct_reads(builder, cache):
-    direct = _direct(builder, "train")
-    dataset = data.fully_supervised_dataset(builder, "train", 3, training=False, cache=cache)
-    batches = list(tfds.as_numpy(dataset))
-    assert [len(inputs["audio"]) for inputs, _ in batches] == [3, 3, 2]  # eval keeps all
-    audio = np.concatenate([inputs["audio"] for inputs, _ in batches])
-    visual = np.concatenate([inputs["visual"] for inputs, _ in batches])
-    labels = np.concatenate([targets["segment_logits"] for _, targets in batches])
-    np.testing.assert_array_equal(audio, np.stack([e["audio"] for e in direct]))
-    np.testing.assert_array_equal(visual, np.stack([e["visual"] for e in direct]))
+@pytest.mark.parametrize("split", ["train", "train[2:7]", "test"])
+def test_fully_supervised_evaluation_equals_direct_reads(builder, split):
+    direct = _direct(builder, split)
+    batches = list(tfds.as_numpy(data.fully_supervised_dataset(builder, split, 3)))
+    sizes = [len(inputs["audio"]) for inputs, _ in batches]
+    assert sizes[:-1] == [3] * (len(sizes) - 1) and sum(sizes) == len(direct)  # keeps all
+    np.testing.assert_array_equal(
+        _concat(batches, 0, "audio"), np.stack([e["audio"] for e in direct])
+    )
+    np.testing.assert_array_equal(
+        _concat(batches, 0, "visual"), np.stack([e["visual"] for e in direct])
+    )
+    labels = _concat(batches, 1, "segment_logits")
+    assert labels.dtype == np.int32
     np.testing.assert_array_equal(labels, np.stack([e["segment_labels"] for e in direct]))
-    for _, targets in batches:
-        np.testing.assert_array_equal(targets["segment_logits"], targets["av_similarity"])
+    np.testing.assert_array_equal(labels, _concat(batches, 1, "av_similarity"))
 
 
-def test_fully_supervised_training_batches(builder):
-    dataset = data.fully_supervised_dataset(builder, "train", 3, training=True, seed=1)
-    inputs_spec, targets_spec = dataset.element_spec
-    assert inputs_spec["audio"].shape.as_list() == [3, 10, 128]
+@pytest.mark.parametrize("with_background", [False, True])
+def test_weakly_supervised_evaluation_equals_direct_reads(builder, with_background):
+    dataset = data.weakly_supervised_dataset(builder, "train", 4, with_background=with_background)
+    batches = list(tfds.as_numpy(dataset))
+    direct = _direct(builder, "train")
+    if with_background:
+        direct += _direct(builder, "train_background")
+    probabilities = _concat(batches, 1, "video_probabilities")
+    assert probabilities.dtype == np.float32
+    np.testing.assert_array_equal(probabilities, np.stack([e["prob_label"] for e in direct]))
+    np.testing.assert_array_equal(
+        _concat(batches, 0, "visual"), np.stack([e["visual"] for e in direct])
+    )
+
+
+def test_unknown_split_is_a_usage_error(builder):
+    with pytest.raises(UsageError, match="has no split 'nope'"):
+        data.fully_supervised_dataset(builder, "nope", 3)
+
+
+@pytest.mark.parametrize("in_memory", [False, True])
+def test_training_epochs_are_full_permutations(builder, data_dir, in_memory):
+    source = data.TfdsSource("features", "fully", data_dir=data_dir, in_memory=in_memory)
+    stream = source.training("train", 3, seed=1)
+    assert (stream.steps_per_epoch, stream.examples_per_epoch) == (2, 6)  # remainder dropped
+    inputs_spec, targets_spec = stream.dataset.element_spec
     assert inputs_spec["visual"].shape.as_list() == [3, 10, 7, 7, 512]
-    assert inputs_spec["visual"].dtype == tf.float32
     assert targets_spec["segment_logits"].shape.as_list() == [3, 10]
-    assert targets_spec["segment_logits"].dtype == tf.int32
-    epochs = [[b[0]["audio"] for b in tfds.as_numpy(dataset)] for _ in range(3)]
-    assert all(len(batches) == 2 for batches in epochs)  # 8 videos: the partial batch is dropped
-    everything = _fingerprints([e["audio"] for e in _direct(builder, "train")])
+    stored = np.stack([e["audio"] for e in _direct(builder, "train")]).reshape(TRAIN, -1)
     orders = []
-    for batches in epochs:
-        audio = np.concatenate(batches)
-        assert set(_fingerprints(audio)) <= set(everything)
-        orders.append(tuple(np.round(audio.reshape(6, -1).sum(axis=1), 3)))
+    for batches in _epochs(stream, 4):
+        audio = _concat(batches, 0, "audio").reshape(6, -1)
+        rows = [int(np.flatnonzero((stored == row).all(axis=1))[0]) for row in audio]
+        assert len(set(rows)) == 6  # 6 distinct videos of the 8
+        labels = _concat(batches, 1, "segment_logits")
+        expected = np.stack([e["segment_labels"] for e in _direct(builder, "train")])[rows]
+        np.testing.assert_array_equal(labels, expected)
+        orders.append(tuple(rows))
     assert len(set(orders)) > 1, "the training split is not reshuffled between epochs"
 
 
-def test_weak_training_set_includes_the_background_videos(builder):
-    dataset = data.weakly_supervised_dataset(builder, "train", TRAIN + BACKGROUND, training=True)
-    ((inputs, targets),) = list(tfds.as_numpy(dataset))
+def test_training_order_is_the_per_seed_epoch_shuffle_of_the_stored_order(builder, data_dir):
+    """Epoch e is exactly what shuffling the stored examples with seed f(seed, e) gives (the
+    order of the trainers before indices were permuted instead of examples)."""
+    source = data.TfdsSource("features", "fully", data_dir=data_dir)
+    seed, batch = 7, 4
+    stream = source.training("train", batch, seed=seed, initial_epoch=3)
+    stored = [e["audio"] for e in _direct(builder, "train")]
+    for epoch, batches in zip((3, 4), _epochs(stream, 2), strict=True):
+        expected = tf.data.Dataset.from_tensor_slices(np.stack(stored)).shuffle(
+            TRAIN, seed=seed * 1_000_003 + epoch, reshuffle_each_iteration=False
+        )
+        expected = np.stack(list(tfds.as_numpy(expected)))[: 2 * batch]
+        np.testing.assert_array_equal(_concat(batches, 0, "audio"), expected)
+
+
+def test_resumed_stream_equals_the_uninterrupted_one_in_memory_or_streamed(data_dir):
+    streamed = data.TfdsSource("features", "fully", data_dir=data_dir)
+    cached = data.TfdsSource("features", "fully", data_dir=data_dir, in_memory=True)
+    whole = _epochs(streamed.training("train", 4, seed=3), 5)[2:]
+    for source in (streamed, cached):
+        resumed = _epochs(source.training("train", 4, seed=3, initial_epoch=2), 3)
+        for a, b in zip(whole, resumed, strict=True):
+            np.testing.assert_array_equal(_concat(a, 0, "visual"), _concat(b, 0, "visual"))
+    other_seed = _epochs(streamed.training("train", 4, seed=4, initial_epoch=2), 3)
+    assert any(
+        not np.array_equal(_concat(a, 0, "audio"), _concat(b, 0, "audio"))
+        for a, b in zip(whole, other_seed, strict=True)
+    )
+
+
+def test_weak_training_set_includes_the_background_videos(builder, data_dir):
+    source = data.TfdsSource("features", "weakly", data_dir=data_dir)
+    stream = source.training("train", TRAIN + BACKGROUND, seed=0)
+    ((batch,),) = _epochs(stream, 1)
+    inputs, targets = batch
     assert targets["video_probabilities"].shape == (10, 29)
-    assert targets["video_probabilities"].dtype == np.float32
-    expected = [e["audio"] for e in _direct(builder, "train")]
-    expected += [e["audio"] for e in _direct(builder, "train_background")]
-    assert _fingerprints(inputs["audio"]) == _fingerprints(expected)
-    background = targets["video_probabilities"][:, ave.BACKGROUND] == 1.0
+    expected = _direct(builder, "train") + _direct(builder, "train_background")
+    assert sorted(inputs["audio"].sum(axis=(1, 2)).round(3).tolist()) == sorted(
+        e["audio"].sum().round(3) for e in expected
+    )
     all_background = (targets["segment_logits"] == ave.BACKGROUND).all(axis=1)
-    assert background.sum() >= BACKGROUND
-    np.testing.assert_array_equal(background, all_background)
-    np.testing.assert_allclose(targets["video_probabilities"].sum(axis=1), 1.0, rtol=1e-6)
+    assert all_background.sum() >= BACKGROUND
+    np.testing.assert_array_equal(
+        targets["video_probabilities"][:, ave.BACKGROUND] == 1.0, all_background
+    )
+    # Evaluation of the weak model reads the split without the background videos.
+    assert sum(len(b[0]["audio"]) for b in tfds.as_numpy(source.evaluation("train", 4))) == TRAIN
 
 
-def test_weak_eval_has_no_background_videos_and_matches_direct_reads(builder):
-    direct = _direct(builder, "train[:5]")
-    dataset = data.weakly_supervised_dataset(builder, "train[:5]", 4, training=False)
-    batches = list(tfds.as_numpy(dataset))
-    probs = np.concatenate([targets["video_probabilities"] for _, targets in batches])
-    np.testing.assert_array_equal(probs, np.stack([e["prob_label"] for e in direct]))
+def test_in_memory_source_round_trips_arrays():
+    splits = random_splits({"train": 5, "test": 3}, seed=2)
+    audio, visual, labels = splits["test"]
+    for setting in data.SETTINGS:
+        source = data.InMemorySource(setting, splits)
+        batches = list(tfds.as_numpy(source.evaluation("test", 2)))
+        np.testing.assert_array_equal(_concat(batches, 0, "audio"), audio)
+        np.testing.assert_array_equal(_concat(batches, 0, "visual"), visual)
+        np.testing.assert_array_equal(_concat(batches, 1, "segment_logits"), labels)
+    # The weak target: the share of the 10 segments in each class.
+    probabilities = _concat(batches, 1, "video_probabilities")
+    for row, video_labels in zip(probabilities, labels, strict=True):
+        expected = np.bincount(video_labels, minlength=ave.NUM_CLASSES) / ave.NUM_SEGMENTS
+        np.testing.assert_allclose(row, expected, rtol=1e-6)
+    with pytest.raises(UsageError, match="unknown split 'validation'"):
+        source.evaluation("validation", 2)
+    with pytest.raises(UsageError, match="fewer than one batch"):
+        source.training("train", 6, seed=0)
+    with pytest.raises(UsageError, match="setting must be one of"):
+        data.InMemorySource("strongly", splits)
+
+
+def test_truncated_record_file_is_named(tmp_path):
+    path = tmp_path / "split.tfrecord-00000-of-00001"
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        writer.write(b"x" * 100)
+        writer.write(b"y" * 100)
+    locations = data._tfrecord_offsets(str(path))
+    assert [length for _, _, length in locations] == [100, 100]
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(UsageError, match=f"{path}: not a TFRecord file or truncated"):
+        data._tfrecord_offsets(str(path))
 
 
 def test_pipeline_runs_inside_a_tf_function(builder):
-    dataset = data.fully_supervised_dataset(builder, "test", 2, training=False)
+    dataset = data.fully_supervised_dataset(builder, "test", 2)
 
     @tf.function
     def count_segments(ds):

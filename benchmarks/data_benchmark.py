@@ -1,16 +1,19 @@
-"""Data benchmark: TFRecord encodings, full-size builds, pipeline throughput.
+"""Data benchmark: TFRecord encodings, full-size builds, the training pipeline and its memory.
 
     python benchmarks/data_benchmark.py --work_dir=/tmp/ave_data_bench \
-        --parts=encoding,synthetic_full,features,pipeline
+        --parts=encoding,synthetic_full,features,pipeline,training --pipeline_config=features
 
-Prints each number and writes them into BENCHMARKS.md under "## Data (benchmarks/data_benchmark.py)"
-(replacing only that section). Build times and peak RSS come from running `tfds build` in a
-child process (peak RSS = the child's ``ru_maxrss``). The full-size `features` set is written by
-``tfds_ave.fake_release`` into ``work_dir`` (about 4.3 GB; delete it afterwards).
+Prints each number and writes two sections of BENCHMARKS.md, each only when its parts ran:
+"Data: encodings and builds" (``encoding``, ``synthetic_full``, ``features``) and "Data:
+training pipeline" (``pipeline``, ``training``). Build and training times and peak RSS come
+from a child process (peak RSS = the child's ``ru_maxrss``, as ``/usr/bin/time -v``). The
+full-size ``features`` set is built from a fake release that ``tfds_ave.fake_release`` writes
+into ``work_dir`` (about 4.1 GB + 4.1 GB of TFRecords; delete it afterwards).
 """
 
+import json
 import os
-import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -23,17 +26,26 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from benchmarks.benchmarks_md import write_section  # noqa: E402
+from benchmarks.benchmarks_md import machine, write_section  # noqa: E402
 
 _WORK_DIR = flags.DEFINE_string("work_dir", "/tmp/ave_data_bench", "Scratch folder.")
 _PARTS = flags.DEFINE_list(
-    "parts", ["encoding", "synthetic_full", "features", "pipeline"], "What to measure."
+    "parts",
+    ["encoding", "synthetic_full", "features", "pipeline", "training"],
+    "What to measure.",
 )
 _PIPELINE_CONFIG = flags.DEFINE_string(
-    "pipeline_config", "synthetic_full", "Config whose train split the pipeline reads."
+    "pipeline_config", "synthetic_full", "Config whose train split the pipeline and training read."
 )
 _BATCH = flags.DEFINE_integer("batch_size", 128, "Global batch size of the pipelines.")
-_SECTION = "Data (benchmarks/data_benchmark.py)"
+_EPOCHS = flags.DEFINE_integer("epochs", 3, "Epochs of each training run (part 'training').")
+_TRAIN_CHILD = flags.DEFINE_enum(
+    "train_child", None, ["streamed", "in_memory"], "Internal: run one training and exit."
+)
+_BUILDS_SECTION = "Data: encodings and builds (benchmarks/data_benchmark.py)"
+_PIPELINE_SECTION = "Data: training pipeline (benchmarks/data_benchmark.py)"
+_BUILD_PARTS = ("encoding", "synthetic_full", "features")
+_PIPELINE_PARTS = ("pipeline", "training")
 _REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
 
@@ -147,34 +159,88 @@ def measure_build(lines: list[str], config: str, data_dir: str, manual_dir=None)
 
 
 def measure_pipeline(lines: list[str], config: str, data_dir: str, batch_size: int) -> None:
+    """Videos/s of the training pipeline alone (no model), streamed and from memory."""
     from ave_tf import data
 
-    builder = data.prepare_builder(config, data_dir=data_dir)
     lines.append(
-        f"\nPipeline throughput, `fully_supervised_dataset(builder, 'train', {batch_size}, "
-        f"training=True)` on `{config}`, iterating without a model:\n"
+        f"\nTraining pipeline alone, `TfdsSource({config!r}, 'fully', in_memory=...)"
+        f".training('train', {batch_size}, seed=0)` iterated without a model:\n"
     )
-    for cache in (False, True):
-        dataset = data.fully_supervised_dataset(
-            builder, "train", batch_size, training=True, cache=cache, seed=0
-        )
+    for in_memory in (False, True):
+        start = time.perf_counter()
+        source = data.TfdsSource(config, "fully", data_dir=data_dir, in_memory=in_memory)
+        stream = source.training("train", batch_size, seed=0)
+        ready = time.perf_counter() - start
+        batches = iter(stream.dataset)
         rates = []
         for _ in range(3):
             start = time.perf_counter()
-            videos = sum(int(inputs["audio"].shape[0]) for inputs, _ in dataset)
-            rates.append(videos / (time.perf_counter() - start))
-        steady = rates[1:] if cache else rates
+            for _ in range(stream.steps_per_epoch):
+                next(batches)
+            rates.append(stream.examples_per_epoch / (time.perf_counter() - start))
         line = (
-            f"- cache={cache}: {statistics.median(steady):.0f} videos/s "
-            f"(epochs: {', '.join(f'{rate:.0f}' for rate in rates)}"
-            f"{'; first epoch fills the cache' if cache else ''})"
+            f"- {'in memory' if in_memory else 'streamed'}: {statistics.median(rates):.0f} "
+            f"videos/s (epochs: {', '.join(f'{rate:.0f}' for rate in rates)}); "
+            f"{ready:.1f} s before the first epoch"
+            f"{' (reading the split into memory)' if in_memory else ''}"
         )
         print(line)
         lines.append(line)
-    lines.append(
-        "- compare with the training step's consumption in the Model section "
-        "(`python -m benchmarks.model_benchmark`)"
+
+
+def _train_dir(work: str, variant: str) -> str:
+    return os.path.join(work, f"train_{variant}")
+
+
+def train_child(variant: str, config: str, data_dir: str, work: str) -> None:
+    """One training run of ``trainers.fully``'s job reading ``config`` streamed or in memory."""
+    from ave_tf import data
+    from trainers import run_config, training
+
+    train_config = run_config.TrainConfig(
+        dataset=config,
+        data_dir=data_dir,
+        epochs=_EPOCHS.value,
+        batch_size=_BATCH.value,
+        model_dir=_train_dir(work, variant),
+        export_dir="",
+        overwrite=True,
     )
+    source = data.TfdsSource(config, "fully", data_dir=data_dir, in_memory=variant == "in_memory")
+    training.run_training(train_config, source=source)
+
+
+def measure_training(lines: list[str], config: str, data_dir: str, work: str) -> None:
+    """Peak RSS and training videos/s of the fully supervised job, streamed and in memory."""
+    lines.append(
+        f"Training (`trainers.training.run_training`, the job of `python -m trainers.fully "
+        f"--dataset={config} --epochs={_EPOCHS.value}`, one seed, batch {_BATCH.value}, "
+        "validation after the last epoch, then the test split), in a child process; peak RSS "
+        "= the child's `ru_maxrss` (what `/usr/bin/time -v` reports):\n"
+    )
+    for variant in ("streamed", "in_memory"):
+        model_dir = _train_dir(work, variant)
+        shutil.rmtree(model_dir, ignore_errors=True)
+        wall, rss = _timed_child(
+            [
+                sys.executable,
+                os.path.abspath(__file__),
+                f"--train_child={variant}",
+                f"--pipeline_config={config}",
+                f"--work_dir={work}",
+                f"--epochs={_EPOCHS.value}",
+                f"--batch_size={_BATCH.value}",
+            ]
+        )
+        with open(os.path.join(model_dir, "results.json"), encoding="utf-8") as handle:
+            run = json.load(handle)["runs"][0]
+        speeds = ", ".join(f"{record['videos_per_second']:.1f}" for record in run["epochs"])
+        line = (
+            f"- {variant.replace('_', ' ')}: peak RSS {rss:.2f} GiB; training videos/s per "
+            f"epoch {speeds} (epoch time without validation); {wall:.0f} s wall"
+        )
+        print(line)
+        lines.append(line)
 
 
 def main(argv: Sequence[str]) -> None:
@@ -182,28 +248,51 @@ def main(argv: Sequence[str]) -> None:
     work = _WORK_DIR.value
     os.makedirs(work, exist_ok=True)
     data_dir = os.path.join(work, "tensorflow_datasets")
-    lines = [
-        f"Machine: {os.cpu_count()}-core CPU ({platform.processor() or platform.machine()}), "
-        "shared with other jobs; single runs unless a median is stated.",
-        f"Command: `python benchmarks/data_benchmark.py --parts={','.join(_PARTS.value)}`",
-        "",
-    ]
-    if "encoding" in _PARTS.value:
-        measure_encoding(lines)
-    if "synthetic_full" in _PARTS.value:
-        measure_build(lines, "synthetic_full", data_dir)
-    if "features" in _PARTS.value:
-        from tfds_ave import fake_release
+    config = _PIPELINE_CONFIG.value
+    if _TRAIN_CHILD.value:
+        train_child(_TRAIN_CHILD.value, config, data_dir, work)
+        return
+    parts = _PARTS.value
+    unknown = sorted(set(parts) - set(_BUILD_PARTS) - set(_PIPELINE_PARTS))
+    if unknown:
+        raise app.UsageError(f"unknown --parts {', '.join(unknown)}")
 
-        manual = os.path.join(work, "fake_release")
-        if not os.path.exists(os.path.join(manual, "visual_feature_noisy.h5")):
-            start = time.perf_counter()
-            fake_release.write_fake_release(manual, 4143, 178)
-            print(f"wrote the fake release in {time.perf_counter() - start:.0f} s")
-        measure_build(lines, "features", data_dir, manual)
-    if "pipeline" in _PARTS.value:
-        measure_pipeline(lines, _PIPELINE_CONFIG.value, data_dir, _BATCH.value)
-    write_section(_SECTION, "\n".join(lines))
+    def preamble(section_parts):
+        chosen = [part for part in parts if part in section_parts]
+        command = f"python benchmarks/data_benchmark.py --parts={','.join(chosen)}"
+        if any(part in _PIPELINE_PARTS for part in chosen):
+            command += f" --pipeline_config={config} --epochs={_EPOCHS.value}"
+        return [
+            f"Machine: {machine()}; shared with other jobs while measured, single runs "
+            "unless a median is stated.",
+            f"Command: `{command}`",
+            "",
+        ]
+
+    if any(part in _BUILD_PARTS for part in parts):
+        lines = preamble(_BUILD_PARTS)
+        if "encoding" in parts:
+            measure_encoding(lines)
+        if "synthetic_full" in parts:
+            measure_build(lines, "synthetic_full", data_dir)
+        if "features" in parts:
+            from tfds_ave import fake_release
+
+            manual = os.path.join(work, "fake_release")
+            if not os.path.exists(os.path.join(manual, "visual_feature_noisy.h5")):
+                start = time.perf_counter()
+                fake_release.write_fake_release(manual, 4143, 178)
+                print(f"wrote the fake release in {time.perf_counter() - start:.0f} s")
+            measure_build(lines, "features", data_dir, manual)
+        write_section(_BUILDS_SECTION, "\n".join(lines))
+    if any(part in _PIPELINE_PARTS for part in parts):
+        lines = preamble(_PIPELINE_PARTS)
+        # Training first: the in-memory split of the pipeline part stays in this process.
+        if "training" in parts:
+            measure_training(lines, config, data_dir, work)
+        if "pipeline" in parts:
+            measure_pipeline(lines, config, data_dir, _BATCH.value)
+        write_section(_PIPELINE_SECTION, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -94,3 +94,42 @@ def test_real_split_files_have_the_published_sizes_and_do_not_overlap():
         "test": 402,
     }
     assert len(np.unique(np.concatenate(list(splits.values())))) == 4143
+
+
+def _official_right_and_prob_labels(text):
+    """right_labels (videos, 10, 29) and prob_label (videos, 29) by the official rule
+    (reference.md §1), from the raw lines: a segment t of a video is its category when
+    Start <= t < End, else background (28); prob_label is the mean of the 10 one-hots.
+    Category ids by first appearance. Independent of tfds_ave.annotations."""
+    rows = [line.split("&") for line in text.splitlines() if line.strip()]
+    if rows[0][0].lower() == "category":
+        rows = rows[1:]
+    ids = {}
+    for name, *_ in rows:
+        ids.setdefault(name, len(ids))
+    right = np.zeros((len(rows), 10, 29), np.float32)
+    for video, (name, _, _, start, end) in enumerate(rows):
+        for t in range(10):
+            right[video, t, ids[name] if int(start) <= t < int(end) else 28] = 1.0
+    return right, right.sum(axis=1) / 10.0
+
+
+@needs_shared
+def test_right_labels_and_prob_label_follow_the_official_rule_on_the_real_annotation():
+    text = (SHARED / "Annotations.txt").read_text()
+    right, prob = _official_right_and_prob_labels(text)
+    # The rule itself agrees with the official files that are published.
+    with h5py.File(SHARED / "labels_closs.h5") as handle:
+        np.testing.assert_array_equal(right[:, :, :28].sum(axis=2), handle["avadataset"][()])
+    with h5py.File(SHARED / "mil_labels.h5") as handle:
+        mil = handle["avadataset"][()]
+    assert (right[:, :, :28].max(axis=1).argmax(axis=1) == mil.argmax(axis=1))[
+        right[:, :, :28].any(axis=(1, 2))
+    ].all()
+    # What the builder writes (label_fields, as stream_examples calls it).
+    videos = annotations.parse_annotations(text)
+    examples = list(annotations.label_fields(*annotations.as_arrays(videos)))
+    segment_labels = np.stack([example["segment_labels"] for example in examples])
+    np.testing.assert_array_equal(np.eye(29, dtype=np.float32)[segment_labels], right)
+    written = np.stack([example["prob_label"] for example in examples])
+    np.testing.assert_allclose(written, prob, rtol=0, atol=1e-7)

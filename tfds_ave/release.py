@@ -6,6 +6,7 @@ indices, the optional label files); ``stream_examples`` then reads the feature f
 rows at a time (peak memory: ``_CHUNK`` videos) and checks every row for NaN / Inf.
 """
 
+import contextlib
 import dataclasses
 import os
 from collections.abc import Iterator
@@ -67,11 +68,22 @@ class Release:
     background_videos: int
 
 
-def _open(path: epath.Path) -> h5py.File:
+@contextlib.contextmanager
+def _reading(path: epath.Path) -> Iterator[None]:
+    """Turns what h5py raises on a damaged file (``OSError``, ``RuntimeError``, ``KeyError``
+    from a broken header, object or chunk index) into a ``ReleaseError`` naming ``path``."""
     try:
-        return h5py.File(os.fspath(path), "r")
-    except OSError as error:
-        raise ReleaseError(f"{path}: not a readable HDF5 file ({error})") from None
+        yield
+    except (OSError, RuntimeError, KeyError) as error:
+        raise ReleaseError(f"{path}: damaged or not a readable HDF5 file ({error})") from None
+
+
+@contextlib.contextmanager
+def _open(path: epath.Path) -> Iterator[h5py.File]:
+    """The open HDF5 file; any HDF5 error in the block is reported as a ``ReleaseError``
+    naming ``path`` (wrap reads of a second open file in ``_reading`` of that file)."""
+    with _reading(path), h5py.File(os.fspath(path), "r") as handle:
+        yield handle
 
 
 def _dataset(handle: h5py.File, path: epath.Path, key: str) -> h5py.Dataset:
@@ -181,6 +193,19 @@ def _cross_check(
             )
 
 
+def _utf8_text(path: epath.Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        bad = raw[error.start : error.start + 1]
+        raise ReleaseError(
+            f"{path}: line {line} is not UTF-8 text (byte {error.start} is {bad!r}); "
+            "the AVE annotations are UTF-8"
+        ) from None
+
+
 def read_release(directory: epath.PathLike) -> Release:
     """Checks everything but the feature values and returns the label-side content.
 
@@ -196,7 +221,7 @@ def read_release(directory: epath.PathLike) -> Release:
         raise ReleaseError(f"manual_dir {directory} does not exist.\n{LAYOUT}")
     has_noisy = _check_layout(directory)
     videos = annotations.parse_annotations(
-        (directory / ANNOTATIONS).read_text(encoding="utf-8"), str(directory / ANNOTATIONS)
+        _utf8_text(directory / ANNOTATIONS), str(directory / ANNOTATIONS)
     )
     num = len(videos)
     for name, shape in ((AUDIO, AUDIO_SHAPE), (VISUAL, VISUAL_SHAPE)):
@@ -302,13 +327,16 @@ def stream_examples(release: Release, split: str) -> Iterator[tuple[str, dict]]:
 
         categories, starts, ends = annotations.as_arrays([release.videos[i] for i in indices])
     with _open(audio_path) as audio_file, _open(visual_path) as visual_file:
-        audio_data = audio_file[FEATURE_KEY]
+        with _reading(audio_path):
+            audio_data = audio_file[FEATURE_KEY]
         visual_data = visual_file[FEATURE_KEY]
         for first in range(0, len(indices), _CHUNK):
             part = slice(first, first + _CHUNK)
             rows = indices[part]
-            audio = _finite(_rows(audio_data, rows), audio_path, rows, describe)
-            visual = _finite(_rows(visual_data, rows), visual_path, rows, describe)
+            with _reading(audio_path):
+                audio = _finite(_rows(audio_data, rows), audio_path, rows, describe)
+            with _reading(visual_path):
+                visual = _finite(_rows(visual_data, rows), visual_path, rows, describe)
             examples = annotations.label_fields(
                 categories[part], starts[part], ends[part], audio=audio, visual=visual
             )

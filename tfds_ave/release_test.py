@@ -136,3 +136,28 @@ def test_nan_or_inf_in_a_feature_row(tmp_path, manual_dir, bad, monkeypatch):
 
 def test_builder_registered_from_this_package():
     assert tfds.builder_cls("tfds_ave") is tfds_ave_dataset_builder.Builder
+
+
+def test_annotations_that_are_not_utf8(tmp_path, manual_dir):
+    path = manual_dir / "Annotations.txt"
+    lines = path.read_bytes().split(b"\n")
+    lines[3] = lines[3].replace(b"&", b"\xe9&", 1)  # Latin-1 'é'
+    path.write_bytes(b"\n".join(lines))
+    _build_fails(tmp_path, manual_dir, "Annotations.txt: line 4 is not UTF-8", "b'\\xe9'")
+
+
+@pytest.mark.parametrize(
+    "name, offset",
+    [
+        ("audio_feature.h5", 0),  # the signature: h5py raises OSError
+        ("train_order.h5", 672),  # the root group's local heap: RuntimeError
+        ("mil_labels.h5", 768),  # the dataset's object header: KeyError
+        ("visual_feature.h5", 1344),  # the chunk index: OSError while streaming rows
+    ],
+)
+def test_damaged_hdf5_file_is_named(tmp_path, manual_dir, name, offset):
+    path = manual_dir / name
+    content = bytearray(path.read_bytes())
+    content[offset : offset + 64] = b"\x5a" * 64
+    path.write_bytes(bytes(content))
+    _build_fails(tmp_path, manual_dir, f"{name}: damaged or not a readable HDF5 file")

@@ -1,6 +1,10 @@
 """The synthetic AVE: deterministic, prefix-stable, and with AVE's statistics."""
 
 import itertools
+import os
+import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -92,3 +96,29 @@ def test_background_videos_are_all_background():
         assert video["category"] == ave.BACKGROUND
         np.testing.assert_array_equal(video["segment_labels"], [ave.BACKGROUND] * 10)
         assert video["prob_label"][ave.BACKGROUND] == 1.0
+
+
+def test_tfds_ave_builds_examples_without_importing_keras(tmp_path):
+    """Registering the builder and encoding synthetic examples as a build does pulls in
+    TensorFlow and TFDS only, not the Keras model stack."""
+    script = f"""
+import sys
+import tensorflow_datasets as tfds
+import tfds_ave
+from tfds_ave import synthetic
+builder = tfds.builder("tfds_ave", config="synthetic", data_dir={str(tmp_path)!r})
+features = builder.info.features
+for _, example in synthetic.generate("train", 2, seed=0):
+    features.encode_example(example)
+print(sorted(name for name in sys.modules if name.split(".")[0] in ("keras", "tf_keras")))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=pathlib.Path(__file__).resolve().parents[1],
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -16,7 +16,7 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.core import shuffle as tfds_shuffle
 
 from ave_tf import ave
-from tfds_ave import release, synthetic
+from tfds_ave import interrupted_builds, release, synthetic
 
 FEATURE_ENCODING = tfds.features.Encoding.BYTES
 """How the float32 feature tensors are stored: raw little-endian bytes.
@@ -141,8 +141,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         )
 
     def _download_and_prepare(self, dl_manager, download_config):
-        with _shuffle_memory(SHUFFLE_MEMORY_BYTES):
-            return super()._download_and_prepare(dl_manager, download_config)
+        # Runs inside TFDS's temporary folder: self.data_dir is <config>/incomplete.*_<version>.
+        with interrupted_builds.removed_beside(self.data_dir):
+            with _shuffle_memory(SHUFFLE_MEMORY_BYTES):
+                return super()._download_and_prepare(dl_manager, download_config)
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         config = self.builder_config

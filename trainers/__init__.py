@@ -5,6 +5,6 @@ Entry points: `python -m trainers.fully`, `trainers.weakly`, `trainers.ablate`,
 generated from it), `training` (one job: seeds x fit/select/test, results, export),
 `callbacks` (selection, backup, dropout seeds, scalar logs, progress), `distribution`
 (strategies, multi-host loop), `reports` (results.json and the printed table), `schedule`
-(the official learning-rate decay), `data_source` (batches). Only the entry-point bodies read
-absl FLAGS, through `trainers.config.config_from_flags`.
+(the official learning-rate decay); batches come from `ave_tf.data`. Only the entry-point
+bodies read absl FLAGS, through `trainers.config.config_from_flags`.
 """

@@ -172,7 +172,7 @@ def define_flags() -> None:
 def main(argv):
     from absl import logging
 
-    from trainers import data_source
+    from ave_tf import data
 
     FLAGS = flags.FLAGS
     if len(argv) > 1:
@@ -190,7 +190,12 @@ def main(argv):
     if not set(tables) <= {1, 2, 3}:
         raise UsageError(f"--tables must be among 1, 2, 3; got {tables}")
     base = {s: config_lib.config_from_flags(s) for s in settings}
-    sources = {s: data_source.TfdsSource(base[s]) for s in settings}
+    sources = {
+        s: data.TfdsSource(
+            base[s].dataset, s, data_dir=base[s].data_dir, manual_dir=base[s].manual_dir
+        )
+        for s in settings
+    }
     variants = paper_variants(settings, tables)
     outcomes = run_ablation(variants, base, FLAGS.model_root, sources.__getitem__)
     recipe = base[settings[0]]

@@ -4,8 +4,10 @@ import math
 
 import pytest
 
+from ave_tf import data
 from ave_tf.config import WeaklySupervisedConfig
-from trainers import ablate, data_source, reports
+from ave_tf.testing.random_videos import random_splits
+from trainers import ablate, reports
 from trainers import config as run_config
 from trainers.ablate import run_ablation, variant_config
 
@@ -40,12 +42,12 @@ def test_tiny_ablation_writes_mean_and_std(tmp_path):
         model_dir=str(tmp_path / "unused"),
         export_dir="",
     )
-    splits = data_source.random_splits({"train": 16, "validation": 8, "test": 8}, seed=4)
+    splits = random_splits({"train": 16, "validation": 8, "test": 8}, seed=4)
     outcomes = run_ablation(
         rows,
         {"fully": base},
         tmp_path / "ablation",
-        lambda setting: data_source.InMemorySource(setting, splits),
+        lambda setting: data.InMemorySource(setting, splits),
     )
     assert sorted(outcomes) == sorted(r.key for r in rows)
     text = ablate.markdown_table(rows, outcomes, "tiny")

@@ -138,7 +138,7 @@ def fit_custom_loop(model, config, stream, strategy, epochs, callbacks, initial_
     Args:
         model: compiled Keras model; its optimizer is used.
         config: the run's `TrainConfig`.
-        stream: `data_source.TrainingStream` (global batches).
+        stream: `ave_tf.data.TrainingStream` (global batches).
         strategy: the `MultiWorkerMirroredStrategy` (any strategy works).
         epochs: total epochs; training starts at `initial_epoch` (resume).
         callbacks: Keras callbacks (given the model, called at epoch boundaries).

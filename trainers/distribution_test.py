@@ -14,7 +14,8 @@ import sys
 import numpy as np
 import pytest
 
-from trainers import data_source
+from ave_tf import data
+from ave_tf.testing.random_videos import random_splits
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -85,7 +86,7 @@ def test_two_workers_end_with_identical_weights(tmp_path):
 
     single = training.run_training(
         _config(str(tmp_path / "single"), "one_device"),
-        source=data_source.InMemorySource("fully", _splits()),
+        source=data.InMemorySource("fully", _splits()),
         strategy=distribution.make_strategy("one_device"),
     )["runs"][0]
     np.testing.assert_allclose(
@@ -110,14 +111,14 @@ def _config(model_dir, strategy_name):
 
 
 def _splits():
-    return data_source.random_splits({"train": 32, "validation": 16, "test": 16}, seed=3)
+    return random_splits({"train": 32, "validation": 16, "test": 16}, seed=3)
 
 
 def _worker(model_dir):
     from trainers import training
 
     training.run_training(
-        _config(model_dir, "multi_worker"), source=data_source.InMemorySource("fully", _splits())
+        _config(model_dir, "multi_worker"), source=data.InMemorySource("fully", _splits())
     )
 
 

@@ -27,11 +27,12 @@ import time
 import keras
 import tensorflow as tf
 
+from ave_tf import data
 from ave_tf.atomic_files import atomic_path, read_json, write_json_atomic
 from ave_tf.errors import UsageError
 from trainers import callbacks as callbacks_lib
 from trainers import config as config_lib
-from trainers import data_source, distribution, reports, schedule
+from trainers import distribution, reports, schedule
 
 INTERRUPTED = (
     "interrupted: run the same command again to resume from the last finished epoch "
@@ -264,7 +265,9 @@ def _run_training(config, source, strategy, callbacks):
             model_dir=f"{config.model_dir.rstrip('/')}-worker{task}", export_dir=""
         )
     check_export_dir(config)
-    source = source or data_source.TfdsSource(config)
+    source = source or data.TfdsSource(
+        config.dataset, config.setting, data_dir=config.data_dir, manual_dir=config.manual_dir
+    )
     prepare_model_dir(config)
     start = time.perf_counter()
     runs = []

@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from ave_tf import data
 from ave_tf.config import FullySupervisedConfig, WeaklySupervisedConfig
 from ave_tf.errors import UsageError
+from ave_tf.testing.random_videos import random_splits
 from trainers import config as run_config
-from trainers import data_source, training
 from trainers import distribution as strategy
+from trainers import training
 from trainers.callbacks import seed_generator_states, should_validate
 from trainers.schedule_test import official_loop
 
@@ -41,13 +43,13 @@ def tiny_config(tmp_path, setting="fully", **changes):
     return run_config.TrainConfig(**values)
 
 
-class TestReadsSource(data_source.InMemorySource):
+class TestReadsSource(data.InMemorySource):
     """Records when each split is requested relative to the end of training."""
 
     __test__ = False
 
     def __init__(self, setting):
-        super().__init__(setting, data_source.random_splits(SIZES, seed=3))
+        super().__init__(setting, random_splits(SIZES, seed=3))
         self.training_done = False
 
     def evaluation(self, split, batch_size):
@@ -91,9 +93,11 @@ def test_train_select_test_once(tmp_path, setting):
     assert list((tmp_path / "run" / "logs" / "seed_1").glob("events.out.tfevents.*"))
     # The selected model reloads and scores the test split as reported.
     model = keras.models.load_model(run["selected_model"])
-    data = source.splits["test"]
-    probabilities = model({"audio": data[0], "visual": data[1]})["segment_probabilities"]
-    accuracy = np.mean(np.argmax(probabilities, -1) == data[2])
+    test_split = source.splits["test"]
+    probabilities = model({"audio": test_split[0], "visual": test_split[1]})[
+        "segment_probabilities"
+    ]
+    accuracy = np.mean(np.argmax(probabilities, -1) == test_split[2])
     assert accuracy == pytest.approx(run["test_accuracy"], abs=1e-6)
 
 
@@ -150,7 +154,7 @@ def test_resume_after_interrupt_selects_the_same_epoch(tmp_path):
     config = tiny_config(
         tmp_path, epochs=6, model_dir=str(tmp_path / "resumed"), deterministic=True
     )
-    source = data_source.InMemorySource("fully", data_source.random_splits(SIZES, seed=3))
+    source = data.InMemorySource("fully", random_splits(SIZES, seed=3))
     one = strategy.make_strategy("one_device")
     with pytest.raises(KeyboardInterrupt):
         training.run_training(config, source=source, strategy=one, callbacks=[Interrupt()])
@@ -181,7 +185,7 @@ def test_resume_after_interrupt_selects_the_same_epoch(tmp_path):
     assert not tf_framework_config.is_op_determinism_enabled(), "determinism must not leak"
 
 
-class KillBeforeResults(data_source.InMemorySource):
+class KillBeforeResults(data.InMemorySource):
     """Raises KeyboardInterrupt when the test split is first requested: after `fit` ended,
     before the seed's result.json is written."""
 
@@ -200,7 +204,7 @@ class KillBeforeResults(data_source.InMemorySource):
 
 def test_kill_between_fit_and_results_does_not_retrain(tmp_path):
     config = tiny_config(tmp_path, epochs=3)
-    source = KillBeforeResults("fully", data_source.random_splits(SIZES, seed=3))
+    source = KillBeforeResults("fully", random_splits(SIZES, seed=3))
     with pytest.raises(KeyboardInterrupt):
         training.run_training(config, source=source)
     backup = tmp_path / "run" / "seed_1" / "backup"
@@ -214,13 +218,13 @@ def test_kill_between_fit_and_results_does_not_retrain(tmp_path):
 
 
 def _truncate(path):
-    data = path.read_bytes()
-    path.write_bytes(data[:96])
+    content = path.read_bytes()
+    path.write_bytes(content[:96])
 
 
 def test_damaged_newest_backup_falls_back_to_the_previous(tmp_path, capfd):
     config = tiny_config(tmp_path, epochs=6)
-    source = data_source.InMemorySource("fully", data_source.random_splits(SIZES, seed=3))
+    source = data.InMemorySource("fully", random_splits(SIZES, seed=3))
     with pytest.raises(KeyboardInterrupt):
         training.run_training(config, source=source, callbacks=[Interrupt()])
     backup = tmp_path / "run" / "seed_1" / "backup"
@@ -246,7 +250,7 @@ def test_damaged_keras_backup_starts_the_seed_over(tmp_path, capfd):
     backup.mkdir(parents=True)
     (backup / "latest.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(88))
     (backup / "training_metadata.json").write_text('{"epoch": 1, "batch": 0}')
-    source = data_source.InMemorySource("fully", data_source.random_splits(SIZES, seed=3))
+    source = data.InMemorySource("fully", random_splits(SIZES, seed=3))
     counter = EpochCounter()
     summary = training.run_training(config, source=source, callbacks=[counter])
     assert counter.epochs == [0, 1]
@@ -261,7 +265,7 @@ def test_mirrored_two_devices_matches_one_device(tmp_path):
     if len(cpus) < 2:
         pytest.skip("needs the 2 logical CPU devices conftest.py creates")
     model = FullySupervisedConfig(dropout=0.0)
-    source = data_source.InMemorySource("fully", data_source.random_splits(SIZES, seed=5))
+    source = data.InMemorySource("fully", random_splits(SIZES, seed=5))
     losses = {}
     for name, strat in [
         ("one", strategy.make_strategy("one_device")),
@@ -282,7 +286,7 @@ def test_mirrored_two_devices_matches_one_device(tmp_path):
 
 def test_mixed_precision_trains_and_restores_the_policy(tmp_path):
     config = tiny_config(tmp_path, epochs=1, eval_every=1, mixed_precision=True)
-    source = data_source.InMemorySource("fully", data_source.random_splits(SIZES, seed=3))
+    source = data.InMemorySource("fully", random_splits(SIZES, seed=3))
     run = training.run_training(config, source=source)["runs"][0]
     assert np.isfinite(run["epochs"][0]["loss"])
     assert keras.config.dtype_policy().name == "float32"
