@@ -20,16 +20,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import fractions  # noqa: E402
 import resource  # noqa: E402
-import statistics  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 
 import keras  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from benchmarks.benchmarks_md import machine, write_section  # noqa: E402
-from benchmarks.model_benchmark import matmul_gflops  # noqa: E402  (defines --repeats)
+from benchmarks.model_benchmark import matmul_gflops, median_seconds  # noqa: E402  (defines --repeats)
 
 flags.DEFINE_integer("width", 480, "Frame width of the benchmark clip (YouTube 360p: 480).")
 flags.DEFINE_integer("height", 360, "Frame height of the benchmark clip.")
@@ -55,15 +53,6 @@ def _peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kB on Linux
 
 
-def _median_seconds(run, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main(argv):
     del argv
     from ave_tf.extraction import audio, decode, vgg19, vggish
@@ -87,14 +76,14 @@ def main(argv):
         clip = decode.read_clip(path)  # warm-up (imports, first TF op)
         row(
             "decode + resize (PyAV, 250 frames)",
-            _median_seconds(lambda: decode.read_clip(path), FLAGS.repeats),
+            median_seconds(lambda: decode.read_clip(path), FLAGS.repeats),
             f"{FLAGS.width}x{FLAGS.height} H.264 + AAC",
         )
     audio_model = vggish.vggish_model()
     audio.audio_features(clip.waveform, clip.sample_rate, audio_model)
     row(
         "VGGish (resampy, log-mel, 10 examples)",
-        _median_seconds(
+        median_seconds(
             lambda: audio.audio_features(clip.waveform, clip.sample_rate, audio_model),
             FLAGS.repeats,
         ),
@@ -109,7 +98,7 @@ def main(argv):
         # on this shared machine; a video's time is the per-frame time x its distinct frames.
         batch = clip.frames[:batch_size]
         visual_model.predict_on_batch(vgg19.preprocess_frames(batch))
-        seconds = _median_seconds(
+        seconds = median_seconds(
             lambda b=batch: visual_model.predict_on_batch(vgg19.preprocess_frames(b)),
             FLAGS.vgg19_repeats,
         )

@@ -86,12 +86,13 @@ def matmul_gflops(repeats: int, dtype: str = "float32") -> float:
     matmul(a, b).numpy()
     return (
         _dense(a.shape[0], CHANNELS, 512)
-        / _median_seconds(lambda: matmul(a, b).numpy(), repeats)
+        / median_seconds(lambda: matmul(a, b).numpy(), repeats)
         / 1e9
     )
 
 
-def _median_seconds(run, repeats: int) -> float:
+def median_seconds(run, repeats: int) -> float:
+    """Median wall seconds of ``repeats`` calls of ``run()``."""
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -118,12 +119,12 @@ def _measure(model, jit_compile: bool, repeats: int, latency_runs: int) -> dict:
     inputs = {name: tf.constant(value) for name, value in inputs.items()}
     targets = {name: tf.constant(targets[name]) for name in model.output}
     model.train_on_batch(inputs, targets)  # trace and compile
-    train = 128 / _median_seconds(lambda: model.train_on_batch(inputs, targets), repeats)
+    train = 128 / median_seconds(lambda: model.train_on_batch(inputs, targets), repeats)
     forward = {}
     for size in (128, 64):
         batch = {name: value[:size] for name, value in inputs.items()}
         model.predict_on_batch(batch)
-        forward[size] = size / _median_seconds(lambda b=batch: model.predict_on_batch(b), repeats)
+        forward[size] = size / median_seconds(lambda b=batch: model.predict_on_batch(b), repeats)
     one = {name: value[:1] for name, value in inputs.items()}
     keras_p50, keras_p99 = _latency_ms(model.predict_on_batch, one, latency_runs)
     call = tf.function(lambda x: model(x, training=False), jit_compile=jit_compile)
