@@ -121,16 +121,17 @@ def main(argv):
             f"Command: `python -m benchmarks.extraction_benchmark --repeats {FLAGS.repeats} "
             f"--vgg19_repeats {FLAGS.vgg19_repeats} --width {FLAGS.width} "
             f"--height {FLAGS.height}`  ",
-            f"Machine: {machine()}; **shared with other jobs while measured** (1-minute load "
-            f"average {load_before:.1f} before, {load_after:.1f} after, on 2 cores): the figures "
-            "are lower bounds of what the machine does alone.  ",
-            f"Dense-matmul rate (float32, the higher of before/after VGG19): **{rate:.1f} "
-            "GFLOP/s**; it varies with the other jobs, so the fractions are rough. VGG19 to "
+            f"Machine: {machine()}; 1-minute load average {load_before:.1f} before, "
+            f"{load_after:.1f} after, on {os.cpu_count()} cores (a load above the core count "
+            "means other jobs shared the cores: the figures are then lower bounds).  ",
+            f"Dense-matmul rate (float32, the AVGA projection's shape, the higher of before/after "
+            f"VGG19): **{rate:.1f} GFLOP/s**. VGG19 to "
             f"block5_pool: {vgg19_gflop_per_frame(visual_model):.1f} GFLOP per 224x224 frame "
             f"({vgg19_gflop_per_frame(visual_model) / 2:.1f} G multiply-adds, the '19.6 GFLOPs' "
             f"usually quoted) x {frames_per_video} sampled frames = **{gflop:.0f} GFLOP per "
-            "video**. A measured rate above the matmul rate means the matmul was measured "
-            "while other jobs took more of the cores.",
+            "video**. A fraction above 100 % means VGG19's large convolutions run faster than "
+            "that small matmul (or, on a shared machine, that the matmul was measured while other "
+            "jobs took more of the cores): the matmul is a rough yardstick, not this CPU's peak.",
             "",
             "Per 10 s video (median of the repeats; VGG19: one timed batch scaled to "
             f"{frames_per_video} frames), random weights, peak RSS of the process after the "
