@@ -88,27 +88,15 @@ def test_state_dict_has_att_nets_keys_in_pytorch_layout():
     assert state["L1.weight"].shape == (64, 512)  # (out, in): the 512-wide concatenation
 
 
-class KeyRecorder(dict):
-    """A state_dict that remembers which keys were read."""
-
-    def __init__(self, *args):
-        super().__init__(*args)
-        self.read = set()
-
-    def __getitem__(self, key):
-        self.read.add(key)
-        return super().__getitem__(key)
-
-
 @pytest.mark.parametrize("weighting_branch", [False, True])
 def test_reference_and_converter_read_every_key(weighting_branch):
     features = official_weights.random_features(1, seed=FEATURE_SEED)
-    state = KeyRecorder(random_att_net_state(SEED, weighting_branch))
+    state = official_weights.KeyRecorder(random_att_net_state(SEED, weighting_branch))
     setting = "weakly" if weighting_branch else "fully"
     ref.avel_forward(state, features["audio"], features["visual"], setting, weighting_branch)
     assert state.read == set(state)
     name = "weakly_weighting" if weighting_branch else "fully"
-    state = KeyRecorder(random_att_net_state(SEED, weighting_branch))
+    state = official_weights.KeyRecorder(random_att_net_state(SEED, weighting_branch))
     avel_weights.att_net_model(state, CONFIGS[name])
     assert state.read == set(state)
 

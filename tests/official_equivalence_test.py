@@ -71,18 +71,6 @@ def official_state(setting: str, kind: str = "random") -> dict[str, np.ndarray]:
     return state
 
 
-class KeyRecorder(dict):
-    """A state_dict that remembers which keys were read."""
-
-    def __init__(self, *args):
-        super().__init__(*args)
-        self.read = set()
-
-    def __getitem__(self, key):
-        self.read.add(key)
-        return super().__getitem__(key)
-
-
 # --------------------------------------------------------------------------------------------
 # The reference and the weights on their own.
 # --------------------------------------------------------------------------------------------
@@ -101,7 +89,7 @@ def test_state_dict_has_every_official_key_in_pytorch_layout(setting, count):
 
 @pytest.mark.parametrize("setting", ["fully", "weakly"])
 def test_reference_reads_every_used_key_and_no_unused_one(setting):
-    state = KeyRecorder(official_state(setting))
+    state = weights.KeyRecorder(official_state(setting))
     features = weights.random_features(1, seed=FEATURE_SEED)
     FORWARD[setting](state, features["audio"], features["visual"], DEFAULT_TAU[setting])
     assert state.read == set(state) - set(weights.unused_keys(setting))

@@ -241,3 +241,15 @@ def tie_features(seed: int = 0) -> dict[str, np.ndarray]:
     audio[1, 2] = loud
     audio[1, 7] = loud
     return {"audio": audio, "visual": features["visual"]}
+
+
+class KeyRecorder(dict):
+    """A state_dict that remembers which keys were read."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.read = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)

@@ -19,6 +19,7 @@ from ave_tf import convert
 from ave_tf.config import FullySupervisedConfig, WeaklySupervisedConfig
 from tests import numpy_reference as ref
 from tests import official_weights as weights
+from tests.official_equivalence_test import REQUIRED
 
 TOLERANCE = 1e-5
 THRESHOLD_MARGIN = 1e-6
@@ -34,16 +35,6 @@ SETTINGS = {
 POSITIONS = {
     "fully": ("psp.v_L1", "psp.v_L2", "psp.a_L1", "psp.a_L2", "psp.v_fc", "psp.a_fc"),
     "weakly": ("psp.v_L1", "psp.v_L2", "psp.a_L1", "psp.a_L2"),
-}
-COMPARED = {
-    "fully": ("segment_logits", "segment_probabilities", "av_similarity", "gamma_va", "gamma_av"),
-    "weakly": (
-        "segment_logits",
-        "segment_probabilities",
-        "video_probabilities",
-        "gamma_va",
-        "gamma_av",
-    ),
 }
 
 
@@ -105,6 +96,8 @@ class MaskReplay:
 @pytest.mark.parametrize("setting", ["fully", "weakly"])
 def test_training_forward_matches_reference_with_the_same_masks(setting, monkeypatch):
     config_class, forward, tau = SETTINGS[setting]
+    # Fixed dropout masks: unseeded ones occasionally put a masked beta within rounding of tau.
+    keras.utils.set_random_seed(2)
     state = weights.random_state_dict(setting, seed=1)
     features = weights.random_features(BATCH, seed=4)
     model = convert.official_model(state, config_class(tau=tau, dropout=RATE), with_internals=True)
@@ -119,7 +112,7 @@ def test_training_forward_matches_reference_with_the_same_masks(setting, monkeyp
         assert np.abs(expected[f"beta_{direction}"] - tau).min() > THRESHOLD_MARGIN, (
             "a beta lies within rounding of tau: pick another feature seed"
         )
-    for name in COMPARED[setting]:
+    for name in REQUIRED[setting]:
         error = np.abs(got[name] - expected[name]).max()
         assert error <= TOLERANCE, f"{setting} {name}: max |keras - reference| = {error:.3g}"
     # The masks matter: eval mode (no dropout) is far from the training-mode outputs.
