@@ -32,9 +32,19 @@ setuptools.setup(
         # audio to 16 kHz as the official VGGish front end does.
         "av==18.1.0",
         "resampy==0.4.3",
+        # Serving: TF Serving's own protos for gRPC (PredictionService), fast JSON.
+        "tensorflow-serving-api==2.21.0",
+        "grpcio==1.85.3",
+        "orjson==3.13.0",
     ],
     extras_require={
-        "test": ["pytest==9.2.0", "ruff==0.17.6", "dill==0.4.1"],
+        "test": [
+            "pytest==9.2.0",
+            "pytest-xdist==3.8.0",
+            "hypothesis==6.170.17",
+            "ruff==0.17.6",
+            "dill==0.4.1",
+        ],
         "viz": ["matplotlib==3.11.2", "scikit-learn==1.9.1"],
     },
 )
