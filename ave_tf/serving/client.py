@@ -1,4 +1,4 @@
-"""A TF Serving REST client for the PSP signature (standard library HTTP, no new dependency).
+"""A TF Serving REST client for the PSP signature (standard library HTTP, orjson).
 
     client = ServingClient("http://127.0.0.1:8501", "psp_fully")
     result = client.predict(audio, visual)          # audio (B, 10, 128), visual (B, 10, 7, 7, 512)
@@ -10,12 +10,12 @@ gzip-compressed, pinned to a version (`/versions/N`) or a label (`/labels/L`). 5
 answers are retried with exponential backoff. Answers with `{"error": ...}` raise a
 `ServingError` subclass carrying the HTTP status and the server's message. Inputs are checked
 before sending (shape, finite values): TF Serving itself would accept NaN/Infinity and answer
-with NaN probabilities, so the client refuses them with `InvalidInputError`.
+with NaN probabilities, so the client refuses them with `InvalidInputError`. JSON is
+encoded and decoded with orjson (`rest_api.dumps`/`loads`): arrays go out without `tolist()`.
 """
 
 import dataclasses
 import gzip
-import json
 import time
 import urllib.error
 import urllib.parse
@@ -227,12 +227,13 @@ class ServingClient:
             request = urllib.request.Request(url, data=body, method=method, headers=headers)
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    return json.loads(response.read())
+                    return rest_api.loads(response.read())
             except urllib.error.HTTPError as error:
-                status, text = error.code, error.read().decode("utf-8", "replace")
+                status, raw = error.code, error.read()
                 error.close()
+                text = raw.decode("utf-8", "replace")
                 try:
-                    message = json.loads(text).get("error", text)
+                    message = rest_api.loads(raw).get("error", text)
                 except (ValueError, AttributeError):
                     message = text
                 failure = error_for_status(status, message, url)
@@ -250,7 +251,7 @@ class ServingClient:
         document = rest_api.predict_request_document(
             {"audio": audio, "visual": visual}, self.request_format, self.signature
         )
-        body = json.dumps(document, separators=(",", ":")).encode()
+        body = rest_api.dumps(document)
         headers = {"Content-Type": "application/json"}
         if self.compress:
             body = gzip.compress(body, compresslevel=1)

@@ -12,13 +12,20 @@ Errors are `RestError`s carrying the HTTP status and a message worded like TF Se
 (`tensorflow_serving/util/json_tensor.cc`), so clients that match on them see the same text.
 Unlike TF Serving, non-finite input values (NaN, Infinity) are refused with a 400: the model's
 answer to them is meaningless, and refusing them says so at the door.
+
+JSON goes through orjson (`loads`, `dumps`: NumPy arrays are written without `tolist()`). The
+work a request can cause is bounded before and while it is parsed: `check_value_count` refuses
+bodies holding more JSON values than the largest batch the server takes, orjson refuses nesting
+deeper than 1,024 levels and integers beyond a double, and `to_array` refuses an input nested
+deeper than its signature before NumPy builds anything.
 """
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import numpy as np
+import orjson
 
 ROW = "row"
 COLUMNAR = "columnar"
@@ -58,13 +65,72 @@ class TensorSpec:
         return "[" + ",".join("-1" if d is None else str(d) for d in self.shape) + "]"
 
 
+def _json_pieces(value, depth: int) -> Iterator[str]:
+    """Compact JSON text of `value` piece by piece; containers deeper than the brief show
+    as `...` (a brief never needs them, and the walk stays shallow)."""
+    if depth > _BRIEF_CHARS:
+        yield "..."
+    elif isinstance(value, list):
+        yield "["
+        for index, item in enumerate(value):
+            yield "," if index else ""
+            yield from _json_pieces(item, depth + 1)
+        yield "]"
+    elif isinstance(value, dict):
+        yield "{"
+        for index, (key, item) in enumerate(value.items()):
+            yield ("," if index else "") + json.dumps(str(key)[: _BRIEF_CHARS + 1]) + ":"
+            yield from _json_pieces(item, depth + 1)
+        yield "}"
+    elif isinstance(value, str):
+        yield json.dumps(value[: _BRIEF_CHARS + 1])
+    else:
+        yield json.dumps(value) if isinstance(value, int | float | None) else repr(value)
+
+
 def brief(value) -> str:
-    """A JSON value as text, cut to a readable length for error messages."""
+    """A JSON value as compact text, cut to a readable length for error messages.
+
+    Walks only as much of `value` as it shows, so a brief of a huge or deeply nested
+    document costs as little as one of a small one.
+    """
+    text = ""
+    for piece in _json_pieces(value, 0):
+        text += piece
+        if len(text) > _BRIEF_CHARS:
+            return text[:_BRIEF_CHARS] + "...(truncated)"
+    return text
+
+
+def _has_non_finite_tokens(body: bytes) -> bool:
+    return b"NaN" in body or b"Infinity" in body
+
+
+def loads(body: bytes):
+    """Parsed JSON. orjson does the work; only a body holding `NaN`/`Infinity` tokens (which
+    TF Serving parses and orjson does not) goes through the standard library instead.
+
+    Raises:
+        ValueError: invalid JSON, nesting deeper than 1,024 levels or a number beyond a
+            double (the message says which); `RecursionError` does not escape.
+    """
     try:
-        text = json.dumps(value, separators=(",", ":"))
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= _BRIEF_CHARS else text[:_BRIEF_CHARS] + "...(truncated)"
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        if not _has_non_finite_tokens(body):
+            raise
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("depth limit exceeded") from None
+
+
+def dumps(document) -> bytes:
+    """Compact JSON of `document`; NumPy arrays and scalars are written directly.
+
+    Floats are written in their shortest round-tripping form (float32 values as float32).
+    """
+    return orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def parse_json(body: bytes) -> dict:
@@ -72,14 +138,54 @@ def parse_json(body: bytes) -> dict:
     if not body or not body.strip():
         raise invalid_argument("JSON Parse error: The document is empty")
     try:
-        doc = json.loads(body)
+        doc = loads(body)
     except UnicodeDecodeError as error:
         raise invalid_argument(f"JSON Parse error: Invalid encoding in string. ({error})") from None
     except json.JSONDecodeError as error:
         raise invalid_argument(f"JSON Parse error: {error.msg} at offset: {error.pos}") from None
+    except ValueError as error:  # the standard library's digit limit or depth
+        raise invalid_argument(f"JSON Parse error: {error}") from None
     if not isinstance(doc, dict):
         raise invalid_argument(f"JSON Value: {brief(doc)} Is not object")
     return doc
+
+
+def values_per_example(specs: Mapping[str, TensorSpec]) -> int | None:
+    """How many JSON values (numbers, strings and the lists holding them) one example of a
+    signature's inputs takes in the longer (row) format; None when a non-batch dimension is
+    unknown (no bound can be derived)."""
+    total = 1  # the row object
+    for spec in specs.values():
+        dims = spec.shape[1:]
+        if any(d is None for d in dims):
+            return None
+        lists = 1
+        for d in dims:
+            total += lists  # the lists at this level
+            lists *= d
+        total += lists  # the leaves
+    return total
+
+
+_DOCUMENT_VALUES = 64
+"""Room for the values of a request outside its inputs (signature name, wrappers)."""
+
+
+def check_value_count(body: bytes, max_values: int) -> None:
+    """Refuses (413) a body that holds more than `max_values` JSON values, before parsing.
+
+    Every value but the first is preceded by `,`, `[` or `{`, so counting those bytes bounds
+    the number of values (and the Python objects parsing would build) from above in three
+    passes at memory speed.
+    """
+    limit = max_values + _DOCUMENT_VALUES
+    count = body.count(b",") + body.count(b"[") + body.count(b"{") + 1
+    if count > limit:
+        raise RestError(
+            413,
+            f"Request body holds up to {count} JSON values, more than the {limit} the largest "
+            "accepted batch needs; send fewer examples per request",
+        )
 
 
 def signature_name(doc: Mapping) -> str:
@@ -155,17 +261,23 @@ def to_array(value, spec: TensorSpec, *, strict: bool = False) -> np.ndarray:
     mixed with numbers are only caught in strict mode (callers turn it on when the raw body
     contains `true`/`false`).
     """
+    shape = _dense_shape(value)
+    if len(shape) > len(spec.shape):  # NumPy would build it (up to 64 levels) to no end
+        raise invalid_argument(
+            f"JSON Value: {brief(value)} is nested {len(shape)} levels deep; "
+            f"the input has {len(spec.shape)} dimensions"
+        )
     if strict:
-        _check_leaves(value, _dense_shape(value), 0, spec)
+        _check_leaves(value, shape, 0, spec)
     try:
         array = np.array(value)
     except (ValueError, TypeError, OverflowError):
-        _check_leaves(value, _dense_shape(value), 0, spec)
+        _check_leaves(value, shape, 0, spec)
         raise invalid_argument(
             f"JSON Value: {brief(value)} is not a dense numeric tensor"
         ) from None
     if array.dtype.kind not in "iuf":
-        _check_leaves(value, _dense_shape(value), 0, spec)
+        _check_leaves(value, shape, 0, spec)
         raise invalid_argument(
             f"JSON Value: {brief(value)} is not of expected type: {spec.type_name}"
         )
@@ -304,11 +416,12 @@ def request_inputs(
 
 
 def _json_ready(array: np.ndarray):
+    """`array` as `dumps` writes it: strings as lists of text, numbers as the array."""
     if array.dtype.kind in "SO":
         return np.vectorize(
             lambda b: b.decode("utf-8") if isinstance(b, bytes) else str(b), otypes=[object]
         )(array).tolist()
-    return array.tolist()
+    return np.ascontiguousarray(array)
 
 
 def response_document(outputs: Mapping[str, np.ndarray], request_format: str) -> dict:
@@ -342,21 +455,22 @@ def predict_request_document(
     request_format: str = COLUMNAR,
     signature: str = DEFAULT_SIGNATURE,
 ) -> dict:
-    """The JSON request object for named, batched input arrays (client side)."""
+    """The request object for named, batched input arrays (client side), for `dumps`: its
+    values are the (C-contiguous) arrays themselves."""
     if request_format not in FORMATS:
         raise ValueError(f"request_format must be one of {FORMATS}; got {request_format!r}")
-    lists = {name: np.asarray(array).tolist() for name, array in inputs.items()}
+    arrays = {name: np.ascontiguousarray(array) for name, array in inputs.items()}
     if request_format == COLUMNAR:
-        return {"signature_name": signature, "inputs": lists}
-    sizes = {len(value) for value in lists.values()}
+        return {"signature_name": signature, "inputs": arrays}
+    sizes = {len(value) for value in arrays.values()}
     if len(sizes) != 1:
         raise ValueError(
-            f"inputs disagree on the batch size: { {k: len(v) for k, v in lists.items()} }"
+            f"inputs disagree on the batch size: { {k: len(v) for k, v in arrays.items()} }"
         )
     (batch,) = sizes
     return {
         "signature_name": signature,
-        "instances": [{name: lists[name][i] for name in lists} for i in range(batch)],
+        "instances": [{name: arrays[name][i] for name in arrays} for i in range(batch)],
     }
 
 

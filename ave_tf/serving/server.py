@@ -1,4 +1,4 @@
-"""A small HTTP server speaking TF Serving's REST API for one model (standard library only).
+"""A small HTTP server speaking TF Serving's REST API for one model (standard library HTTP).
 
 Routes (as TF Serving; names and paths case-insensitive like its regexes):
 
@@ -8,16 +8,27 @@ Routes (as TF Serving; names and paths case-insensitive like its regexes):
 
 Every fault is answered with `{"error": "<message>"}` and TF Serving's status code: 400 for
 malformed requests and bad inputs, 404 for unknown models or versions, 413 for bodies over
-`max_body_bytes` (TF Serving has no such limit), 411 without a Content-Length. Request bodies
-may be gzip-compressed (`Content-Encoding: gzip`); the limit applies after decompression too.
-`:classify` and `:regress` answer 400 (this model has no such signatures).
+`max_body_bytes` or holding more values than `max_batch_size` examples need (TF Serving has
+neither limit), 411 without a Content-Length. Request bodies may be gzip-compressed
+(`Content-Encoding: gzip`); the limit applies after decompression too. `:classify` and
+`:regress` answer 400 (this model has no such signatures).
+
+The work is bounded (`Limits`): at most `max_connections` open connections, `max_workers`
+requests decoded and predicted at once with `max_queued` more waiting (503 beyond, which
+clients retry), at most `max_pending_body_bytes` of request bodies held in memory, and a
+deadline for receiving each whole request (a client sending a byte now and then is cut off).
+HTTP framing is strict: one decimal Content-Length, no Transfer-Encoding but a lone `chunked`
+(answered 411), a GET body read (or refused) so it is never taken for the next request.
 """
 
+import dataclasses
 import http.server
-import json
+import io
 import logging
 import re
 import socketserver
+import threading
+import time
 import urllib.parse
 import zlib
 from typing import TYPE_CHECKING
@@ -31,6 +42,8 @@ if TYPE_CHECKING:  # the repository imports TensorFlow; `serve` checks its flags
 DEFAULT_MAX_BODY_BYTES = 256 * 1024 * 1024
 """Default request body limit: 16 videos of visual features are ~80 MB of JSON."""
 
+_MAX_VERSION = 2**63 - 1  # TF Serving's versions are int64
+
 _PREDICT_PATH = re.compile(
     r"/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?:(classify|regress|predict)",
     re.IGNORECASE,
@@ -39,27 +52,153 @@ _STATUS_PATH = re.compile(
     r"/v1/models(?:/([^/:]+))?(?:/versions/(\d+)|/labels/([^/:]+))?(?:/(metadata))?",
     re.IGNORECASE,
 )
+_CONTENT_LENGTH = re.compile(r"[0-9]+")
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What one server process takes on at once (see the README's "Limits").
+
+    Attributes:
+        max_body_bytes: request bodies (and gzip bodies once decompressed) above this get 413.
+        max_batch_size: a predict body holding more JSON values than this many examples need
+            gets 413 before it is parsed (bounds the parse's memory).
+        max_workers: requests decoded, parsed and predicted at the same time.
+        max_queued: requests waiting for a worker; more get 503.
+        max_pending_body_bytes: request bodies held in memory (received, not yet decoded) at
+            once; a request whose Content-Length does not fit gets 503.
+        max_connections: open connections; more are answered 503 and closed.
+        request_timeout: seconds to receive a whole request, first byte to last.
+        idle_timeout: seconds a kept-alive connection may wait for its next request, and
+            for the client to take an answer.
+    """
+
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_batch_size: int = 32
+    max_workers: int = 4
+    max_queued: int = 16
+    max_pending_body_bytes: int = 2 * DEFAULT_MAX_BODY_BYTES
+    max_connections: int = 256
+    request_timeout: float = 60.0
+    idle_timeout: float = 60.0
+
+
+class _WorkGate:
+    """At most `workers` holders at once and `queued` waiting; anyone beyond gets a 503."""
+
+    def __init__(self, workers: int, queued: int):
+        self._slots = threading.Semaphore(workers)
+        self._lock = threading.Lock()
+        self._waiting = 0
+        self._workers, self._queued = workers, queued
+
+    def acquire(self, timeout: float) -> None:
+        if self._slots.acquire(blocking=False):
+            return
+        with self._lock:
+            if self._waiting >= self._queued:
+                raise RestError(
+                    503,
+                    f"Server busy: {self._workers} requests running and {self._queued} "
+                    "waiting; retry later",
+                )
+            self._waiting += 1
+        try:
+            if not self._slots.acquire(timeout=timeout):
+                raise RestError(503, f"Server busy: no worker free within {timeout:g} s")
+        finally:
+            with self._lock:
+                self._waiting -= 1
+
+    def release(self) -> None:
+        self._slots.release()
+
+
+class _ByteBudget:
+    """A count of bytes that may be held at once; a reservation that does not fit is a 503."""
+
+    def __init__(self, limit: int):
+        self._limit = limit
+        self._used = 0
+        self._lock = threading.Lock()
+
+    def reserve(self, size: int) -> None:
+        with self._lock:
+            if self._used + size > self._limit:
+                raise RestError(503, "Server busy: too many request bodies in flight; retry later")
+            self._used += size
+
+    def release(self, size: int) -> None:
+        with self._lock:
+            self._used -= size
+
+
+class _DeadlineReader(io.RawIOBase):
+    """Socket reads bounded by the handler's whole-request deadline.
+
+    Before a request's first byte a read may wait `idle_timeout`; the first byte starts the
+    deadline, and every later read may only wait for what is left of it.
+    """
+
+    def __init__(self, handler: "_Handler"):
+        self._handler = handler
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        handler = self._handler
+        limits = handler.server.limits
+        if handler.deadline is None:
+            timeout = limits.idle_timeout
+        else:
+            timeout = handler.deadline - time.monotonic()
+            if timeout <= 0:
+                raise TimeoutError(f"request not received within {limits.request_timeout:g} s")
+        handler.connection.settimeout(timeout)
+        size = handler.connection.recv_into(buffer)
+        if handler.deadline is None and size:
+            handler.deadline = time.monotonic() + limits.request_timeout
+        return size
+
+
+def _version(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if len(text) > len(str(_MAX_VERSION)) or int(text) > _MAX_VERSION:
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise invalid_argument(f"Failed to convert version: {shown} to numeric.")
+    return int(text)
 
 
 def _model_spec(match) -> tuple[str, int | None, str | None]:
     name = urllib.parse.unquote(match.group(1) or "")
-    version = int(match.group(2)) if match.group(2) else None
     label = urllib.parse.unquote(match.group(3)) if match.group(3) else None
-    return name, version, label
+    return name, _version(match.group(2)), label
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "ave-tf-serving"
-    timeout = 60  # seconds a client may take to send its request
+    timeout = None  # `_DeadlineReader` sets the socket timeout before every read
+    deadline: float | None = None
 
     server: "ModelServer"
+
+    def setup(self):
+        super().setup()
+        self.rfile = io.BufferedReader(_DeadlineReader(self))
+
+    def handle_one_request(self):
+        self.deadline = None  # the next request's first byte starts its deadline
+        super().handle_one_request()
 
     def log_message(self, format, *args):  # noqa: A002 (the base class names it so)
         logging.debug("%s %s", self.address_string(), format % args)
 
     def _send(self, status: int, document: dict, close: bool = False) -> None:
-        body = json.dumps(document, separators=(",", ":")).encode()
+        body = rest_api.dumps(document)
+        self.connection.settimeout(self.server.limits.idle_timeout)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -72,44 +211,67 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _send_error(self, error: RestError, close: bool = False) -> None:
         self._send(error.status, {"error": error.message}, close=close)
 
-    def _read_body(self) -> bytes:
-        limit = self.server.max_body_bytes
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            raise RestError(411, "Chunked request bodies are not supported; send Content-Length")
-        length_text = self.headers.get("Content-Length")
-        if length_text is None:
-            raise RestError(411, "Missing Content-Length header")
-        try:
-            length = int(length_text)
-        except ValueError:
-            raise invalid_argument(f"Invalid Content-Length: {length_text!r}") from None
-        if length < 0:
-            raise invalid_argument(f"Invalid Content-Length: {length_text!r}")
+    def _content_length(self, limit: int) -> int:
+        """The body's length from strictly checked framing headers (RestError otherwise)."""
+        encodings = self.headers.get_all("Transfer-Encoding", [])
+        if encodings:
+            if [e.strip().lower() for e in encodings] == ["chunked"]:
+                raise RestError(
+                    411, "Chunked request bodies are not supported; send Content-Length"
+                )
+            raise RestError(501, f"Unsupported Transfer-Encoding: {', '.join(encodings)}")
+        values = self.headers.get_all("Content-Length", [])
+        if not values:
+            if self.command == "POST":
+                raise RestError(411, "Missing Content-Length header")
+            return 0
+        texts = {value.strip() for value in values}  # surrounding blanks are HTTP's OWS
+        if len(texts) > 1 or not _CONTENT_LENGTH.fullmatch(next(iter(texts))):
+            raise invalid_argument(f"Invalid Content-Length: {', '.join(map(repr, values))}")
+        digits = next(iter(texts)).lstrip("0") or "0"
+        length = int(digits) if len(digits) <= 20 else 10**20  # beyond any limit either way
         if length > limit:
             self._unread_bytes = length
             raise RestError(
                 413, f"Request body of {length} bytes exceeds the limit of {limit} bytes"
             )
+        return length
+
+    def _read_exactly(self, length: int) -> bytes:
         body = self.rfile.read(length)
-        encoding = self.headers.get("Content-Encoding", "identity").strip().lower()
-        if encoding == "gzip":
-            decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            try:
-                body = decompressor.decompress(body, limit + 1)
-            except zlib.error as error:
-                raise invalid_argument(f"Failed to decompress gzip request body: {error}") from None
-            if len(body) > limit or decompressor.unconsumed_tail:
-                raise RestError(
-                    413, f"Decompressed request body exceeds the limit of {limit} bytes"
-                )
-        elif encoding not in ("identity", ""):
-            raise RestError(415, f"Unsupported Content-Encoding: {encoding}")
+        if len(body) < length:
+            raise ConnectionResetError("the client closed the connection before its body ended")
         return body
+
+    def _decoded(self, body: bytes) -> bytes:
+        """The body after its Content-Encoding (gzip or none), within `max_body_bytes`."""
+        limit = self.server.limits.max_body_bytes
+        encoding = self.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding in ("identity", ""):
+            return body
+        if encoding != "gzip":
+            raise RestError(415, f"Unsupported Content-Encoding: {encoding}")
+        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            decoded = decompressor.decompress(body, limit + 1)
+        except zlib.error as error:
+            raise invalid_argument(f"Failed to decompress gzip request body: {error}") from None
+        if len(decoded) > limit or decompressor.unconsumed_tail:
+            raise RestError(413, f"Decompressed request body exceeds the limit of {limit} bytes")
+        if not decompressor.eof:
+            raise invalid_argument("Failed to decompress gzip request body: truncated gzip data")
+        if decompressor.unused_data:
+            raise invalid_argument(
+                f"Failed to decompress gzip request body: {len(decompressor.unused_data)} "
+                "bytes after the end of the gzip stream"
+            )
+        return decoded
 
     _unread_bytes = 0
     _DRAIN_FACTOR = 4
     _DRAIN_MIN_BYTES = 512 * 1024 * 1024
     _DRAIN_TIMEOUT = 5.0
+    _MAX_GET_BODY_BYTES = 64 * 1024
 
     def _drain(self) -> None:
         """Reads (and drops) an unread body after answering, up to a bound.
@@ -117,11 +279,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         Clients such as urllib send the whole body before reading the answer; closing at
         once would cut them off with a broken pipe instead of the 413 they should see.
         """
-        bound = max(self._DRAIN_FACTOR * self.server.max_body_bytes, self._DRAIN_MIN_BYTES)
+        bound = max(self._DRAIN_FACTOR * self.server.limits.max_body_bytes, self._DRAIN_MIN_BYTES)
         remaining = min(self._unread_bytes, bound)
         self._unread_bytes = 0
         try:
-            self.connection.settimeout(self._DRAIN_TIMEOUT)
+            self.deadline = time.monotonic() + self._DRAIN_TIMEOUT
             while remaining > 0:
                 chunk = self.rfile.read1(min(remaining, 1 << 20))
                 if not chunk:
@@ -130,36 +292,67 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def do_POST(self):  # noqa: N802 (http.server's naming)
-        path = urllib.parse.urlsplit(self.path).path
+    def _answer(self, respond) -> None:
+        """Runs `respond()` (which sends the answer); faults become their error answer, a
+        fault before the body was read closes the connection (its framing is unknown)."""
         try:
-            body = self._read_body()
+            respond()
         except RestError as error:
-            # The body may be unread: close so the next request starts clean.
-            self._send_error(error, close=error.status in (411, 413))
+            self._send_error(error, close=self._unread_bytes > 0 or error.status in (411, 501))
             self._drain()
-            return
-        try:
-            match = _PREDICT_PATH.fullmatch(path)
-            if not match:
-                raise self._malformed("POST", path)
-            name, version, label = _model_spec(match)
-            if match.group(4).lower() != "predict":
-                method = match.group(4).lower()
-                raise invalid_argument(
-                    f"Expected {method} signature method_name to be "
-                    f"tensorflow/serving/{method}. Was: tensorflow/serving/predict"
+        except OSError:  # a timeout, or the client went away: its request cannot be read
+            self.close_connection = True
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                timeout = RestError(
+                    408, f"Request not received within {self.server.limits.request_timeout:g} s"
                 )
-            self._send(200, self._predict(name, version, label, body))
-        except RestError as error:
-            self._send_error(error)
+                try:
+                    self._send_error(timeout, close=True)
+                except OSError:
+                    pass
         except Exception as error:  # keep serving whatever went wrong
-            logging.exception("predict failed")
-            self._send(500, {"error": f"Internal: {type(error).__name__}: {error}"})
+            logging.exception("%s %s failed", self.command, self.path)
+            self._send(500, {"error": f"Internal: {type(error).__name__}: {error}"}, close=True)
 
-    def _predict(self, name, version, label, body: bytes) -> dict:
-        repository = self.server.repository
-        model = repository.resolve(name, version, label)
+    def do_POST(self):  # noqa: N802 (http.server's naming)
+        self._answer(self._post)
+
+    def _post(self) -> None:
+        limits = self.server.limits
+        length = self._content_length(limits.max_body_bytes)
+        self._unread_bytes = length
+        self.server.pending_bodies.reserve(length)
+        try:
+            body = self._read_exactly(length)
+            self._unread_bytes = 0
+            self.server.gate.acquire(timeout=limits.request_timeout)
+        except BaseException:
+            self.server.pending_bodies.release(length)
+            raise
+        try:
+            document = self._predict_document(body)
+        finally:
+            self.server.gate.release()
+            self.server.pending_bodies.release(length)
+        self._send(200, document)
+
+    def _predict_document(self, body: bytes) -> dict:
+        path = urllib.parse.urlsplit(self.path).path
+        match = _PREDICT_PATH.fullmatch(path)
+        if not match:
+            raise self._malformed("POST", path)
+        name, version, label = _model_spec(match)
+        if match.group(4).lower() != "predict":
+            method = match.group(4).lower()
+            raise invalid_argument(
+                f"Expected {method} signature method_name to be "
+                f"tensorflow/serving/{method}. Was: tensorflow/serving/predict"
+            )
+        model = self.server.repository.resolve(name, version, label)
+        body = self._decoded(body)
+        per_example = [rest_api.values_per_example(specs) for specs in model.inputs.values()]
+        if per_example and None not in per_example:
+            rest_api.check_value_count(body, self.server.limits.max_batch_size * max(per_example))
         doc = rest_api.parse_json(body)
         signature = rest_api.signature_name(doc)
         if signature not in model.inputs:
@@ -167,6 +360,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 f'Serving signature name: "{signature}" not found in signature def'
             )
         strict = b"true" in body or b"false" in body
+        del body
         arrays, request_format = rest_api.request_inputs(
             doc, model.inputs[signature], strict=strict
         )
@@ -175,25 +369,27 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return rest_api.response_document(outputs, request_format)
 
     def do_GET(self):  # noqa: N802
+        self._answer(self._get)
+
+    def _get(self) -> None:
+        length = self._content_length(self._MAX_GET_BODY_BYTES)
+        self._read_exactly(length)  # no meaning, but it must not pass for the next request
         path = urllib.parse.urlsplit(self.path).path
-        try:
-            match = _STATUS_PATH.fullmatch(path)
-            if not match:
-                raise self._malformed("GET", path)
-            name, version, label = _model_spec(match)
-            if not name:
-                raise invalid_argument("Missing model name in request.")
-            repository = self.server.repository
-            if match.group(4):
-                self._send(200, repository.metadata(name, version, label))
-            else:
-                self._send(200, repository.status(name, version, label))
-        except RestError as error:
-            self._send_error(error)
+        match = _STATUS_PATH.fullmatch(path)
+        if not match:
+            raise self._malformed("GET", path)
+        name, version, label = _model_spec(match)
+        if not name:
+            raise invalid_argument("Missing model name in request.")
+        repository = self.server.repository
+        if match.group(4):
+            self._send(200, repository.metadata(name, version, label))
+        else:
+            self._send(200, repository.status(name, version, label))
 
     def _unsupported(self):
         path = urllib.parse.urlsplit(self.path).path
-        if self.headers.get("Content-Length"):
+        if self.headers.get("Content-Length") or self.headers.get("Transfer-Encoding"):
             self.close_connection = True
         self._send_error(self._malformed(self.command, path), close=True)
 
@@ -206,13 +402,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return invalid_argument(f"Malformed request: {method} {path}")
 
 
+_BUSY_BODY = b'{"error":"Server busy: too many connections; retry later"}'
+_BUSY_ANSWER = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY)
+)
+
+
 class ModelServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    """Threaded HTTP server serving one `ModelRepository`.
+    """HTTP server serving one `ModelRepository`, a thread per connection, within `limits`.
 
     Args:
         address: `(host, port)`; port 0 picks a free port (see `port`).
         repository: the model to serve (call its `start()` first).
-        max_body_bytes: request bodies larger than this get a 413.
+        max_body_bytes: request bodies larger than this get a 413 (sets `limits`'s).
+        limits: the other bounds (`Limits()` by default).
     """
 
     daemon_threads = True
@@ -223,11 +427,39 @@ class ModelServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self,
         address: tuple[str, int],
         repository: "ModelRepository",
-        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_body_bytes: int | None = None,
+        limits: Limits | None = None,
     ):
+        limits = limits or Limits()
+        if max_body_bytes is not None:
+            limits = dataclasses.replace(limits, max_body_bytes=max_body_bytes)
         self.repository = repository
-        self.max_body_bytes = max_body_bytes
+        self.limits = limits
+        self.gate = _WorkGate(limits.max_workers, limits.max_queued)
+        self.pending_bodies = _ByteBudget(limits.max_pending_body_bytes)
+        self._connections = threading.BoundedSemaphore(limits.max_connections)
         super().__init__(address, _Handler)
+
+    @property
+    def max_body_bytes(self) -> int:
+        return self.limits.max_body_bytes
+
+    def process_request(self, request, client_address):
+        if not self._connections.acquire(blocking=False):
+            try:
+                request.settimeout(1.0)
+                request.sendall(_BUSY_ANSWER)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._connections.release()
 
     @property
     def port(self) -> int:
