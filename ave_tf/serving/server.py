@@ -133,6 +133,10 @@ class _ByteBudget:
             self._used -= size
 
 
+class _RequestTimeout(TimeoutError):
+    """The whole-request deadline passed while the request was being received."""
+
+
 class _DeadlineReader(io.RawIOBase):
     """Socket reads bounded by the handler's whole-request deadline.
 
@@ -154,9 +158,14 @@ class _DeadlineReader(io.RawIOBase):
         else:
             timeout = handler.deadline - time.monotonic()
             if timeout <= 0:
-                raise TimeoutError(f"request not received within {limits.request_timeout:g} s")
+                raise _RequestTimeout()
         handler.connection.settimeout(timeout)
-        size = handler.connection.recv_into(buffer)
+        try:
+            size = handler.connection.recv_into(buffer)
+        except TimeoutError:
+            if handler.deadline is None:
+                raise
+            raise _RequestTimeout() from None
         if handler.deadline is None and size:
             handler.deadline = time.monotonic() + limits.request_timeout
         return size
@@ -211,8 +220,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _send_error(self, error: RestError, close: bool = False) -> None:
         self._send(error.status, {"error": error.message}, close=close)
 
+    def send_error(self, code, message=None, explain=None):
+        """The base class's answer to a malformed request line or headers, as JSON."""
+        self._send(code, {"error": message or http.HTTPStatus(code).phrase}, close=True)
+
     def _content_length(self, limit: int) -> int:
         """The body's length from strictly checked framing headers (RestError otherwise)."""
+        keep_alive = not self.close_connection
+        self.close_connection = True  # until the body's end is known
         encodings = self.headers.get_all("Transfer-Encoding", [])
         if encodings:
             if [e.strip().lower() for e in encodings] == ["chunked"]:
@@ -235,6 +250,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             raise RestError(
                 413, f"Request body of {length} bytes exceeds the limit of {limit} bytes"
             )
+        self.close_connection = not keep_alive
         return length
 
     def _read_exactly(self, length: int) -> bytes:
@@ -298,18 +314,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         try:
             respond()
         except RestError as error:
-            self._send_error(error, close=self._unread_bytes > 0 or error.status in (411, 501))
+            self._send_error(error, close=self.close_connection or self._unread_bytes > 0)
             self._drain()
-        except OSError:  # a timeout, or the client went away: its request cannot be read
+        except _RequestTimeout:
+            timeout = self.server.limits.request_timeout
+            try:
+                self._send_error(RestError(408, f"Request not received within {timeout:g} s"), True)
+            except OSError:
+                self.close_connection = True
+        except OSError:  # the client went away: its request cannot be read
             self.close_connection = True
-            if self.deadline is not None and time.monotonic() >= self.deadline:
-                timeout = RestError(
-                    408, f"Request not received within {self.server.limits.request_timeout:g} s"
-                )
-                try:
-                    self._send_error(timeout, close=True)
-                except OSError:
-                    pass
         except Exception as error:  # keep serving whatever went wrong
             logging.exception("%s %s failed", self.command, self.path)
             self._send(500, {"error": f"Internal: {type(error).__name__}: {error}"}, close=True)

@@ -1,0 +1,365 @@
+"""Regression tests of the stand-in's bounds (issue 12's reliability findings), 127.0.0.1 only.
+
+Each malformed request must get its 4xx (never a 5xx or a dropped connection) and leave the
+server healthy; overload gets 503; slow clients are cut off by the whole-request deadline.
+"""
+
+import gzip
+import http.client
+import json
+import select
+import socket
+import threading
+import time
+
+import pytest
+from rss import PeakRss
+from serving_helpers import MODEL_NAME, random_videos
+
+from ave_tf.serving import rest_api
+from ave_tf.serving.server import Limits, ModelServer
+
+PREDICT = f"/v1/models/{MODEL_NAME}:predict"
+NINES = "9" * 4301
+
+
+class _SharedStream:
+    """One buffered reader handed to successive `HTTPResponse`s (each would otherwise buffer
+    ahead on a reader of its own and lose the next answer), never closed by them."""
+
+    def __init__(self, sock):
+        self._file = sock.makefile("rb")
+
+    def makefile(self, *args, **kwargs):
+        return self
+
+    def close(self):
+        pass
+
+    def __getattr__(self, name):
+        return getattr(self._file, name)
+
+
+def exchange(port: int, data: bytes, responses: int = 1, timeout: float = 30) -> list:
+    """Sends raw bytes on one connection; returns [(status, JSON answer)] read back in order
+    (fewer when the server closed the connection first)."""
+    answers = []
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        stream = _SharedStream(sock)
+        for _ in range(responses):
+            response = http.client.HTTPResponse(stream)
+            try:
+                response.begin()
+            except (http.client.RemoteDisconnected, ConnectionError):
+                break
+            answers.append((response.status, json.loads(response.read())))
+    return answers
+
+
+def post(port: int, path: str, body: bytes, headers: str = "") -> tuple[int, dict]:
+    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n{headers}\r\n"
+    (answer,) = exchange(port, head.encode() + body)
+    return answer
+
+
+def assert_healthy(port: int) -> None:
+    ((status, answer),) = exchange(port, f"GET /v1/models/{MODEL_NAME} HTTP/1.1\r\n\r\n".encode())
+    assert status == 200 and answer["model_version_status"][0]["state"] == "AVAILABLE"
+
+
+@pytest.fixture
+def make_server(server):
+    """Starts servers with other `Limits` on the session's repository; stops them after."""
+    started = []
+
+    def make(repository=None, **limits):
+        other = ModelServer(
+            ("127.0.0.1", 0), repository or server.repository, limits=Limits(**limits)
+        )
+        threading.Thread(target=other.serve_forever, daemon=True).start()
+        started.append(other)
+        return other
+
+    yield make
+    for other in started:
+        other.shutdown()
+        other.server_close()
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (b"[" * 10000 + b"]" * 10000, "JSON Parse error: depth limit exceeded"),
+        (b"[" * 983 + b"]" * 983, "Is not object"),
+        (b'{"inputs": {"audio": ' + b"[" * 1000 + b"0" + b"]" * 1000 + b"}}", "nested 1000 levels"),
+        (
+            b'{"instances":[{"audio":' + b"[" * 64 + b"0" + b"]" * 64 + b',"visual":0}]}',
+            "nested 64",
+        ),
+        (
+            b'{"instances":[{"audio":[[0],' + b"[" * 64 + b"0" + b"]" * 64 + b'],"visual":0}]}',
+            "level",
+        ),
+        (b'{"inputs": {"audio": ' + NINES.encode() + b"}}", "JSON Parse error: number is infinity"),
+        (b'{"a": NaN, "b": ' + NINES.encode() + b"}", "JSON Parse error: Exceeds the limit"),
+        (b'{"a": NaN, "b": ' + b"[" * 5000 + b"]" * 5000 + b"}", "depth limit exceeded"),
+    ],
+    ids=[
+        "deep body",
+        "983 levels",
+        "deep input",
+        "64 in a row",
+        "64 ragged",
+        "huge int",
+        "huge int stdlib",
+        "deep stdlib",
+    ],
+)
+def test_deep_nesting_and_huge_numbers_are_400(server, body, message):
+    status, answer = post(server.port, PREDICT, body)
+    assert status == 400, answer
+    assert message in answer["error"]
+    assert len(answer["error"]) < 600
+    assert_healthy(server.port)
+
+
+@pytest.mark.parametrize(
+    "method, suffix", [("POST", ":predict"), ("GET", ""), ("GET", "/metadata")]
+)
+def test_huge_version_in_the_url_is_400(server, method, suffix):
+    path = f"/v1/models/{MODEL_NAME}/versions/{NINES}{suffix}"
+    head = f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{{}}"
+    ((status, answer),) = exchange(server.port, head.encode())
+    assert status == 400
+    assert (
+        answer["error"].startswith("Failed to convert version: 9999") and len(answer["error"]) < 100
+    )
+    path = f"/v1/models/{MODEL_NAME}/versions/{2**63}{suffix}"  # just beyond int64
+    ((status, answer),) = exchange(
+        server.port, f"{method} {path} HTTP/1.1\r\nContent-Length: 2\r\n\r\n{{}}".encode()
+    )
+    assert (status, answer) == (400, {"error": f"Failed to convert version: {2**63} to numeric."})
+    assert_healthy(server.port)
+
+
+@pytest.mark.parametrize(
+    "filler, values",
+    [(b"[],", 2), (b"0.0,", 1), (b"{},", 2)],
+    ids=["empty lists", "numbers", "objects"],
+)
+def test_amplifying_bodies_are_refused_before_parsing(server, filler, values):
+    """64 MiB of `[],` once cost 2.3 GB and 11 s; refused now from counting its bytes."""
+    count = 64 * 1024 * 1024 // len(filler)
+    raw = b'{"inputs": {"audio": [' + filler * count + b'0], "visual": 0}}'
+    body = gzip.compress(raw, compresslevel=1)
+    with PeakRss() as peak:
+        start = time.monotonic()
+        status, answer = post(server.port, PREDICT, body, "Content-Encoding: gzip\r\n")
+        seconds = time.monotonic() - start
+    assert status == 413, answer
+    assert "JSON values, more than the" in answer["error"]
+    assert seconds < 10
+    assert peak.growth_bytes < 3 * len(raw), peak.growth_bytes  # the body, not its objects
+    assert_healthy(server.port)
+
+
+def test_value_bound_follows_the_batch_limit(make_server):
+    """A batch of `max_batch_size` passes the count; one video more does not."""
+    small = make_server(max_batch_size=1)
+    audio, visual = random_videos(2)
+    for batch, want in ((1, 200), (2, 413)):
+        for request_format in rest_api.FORMATS:
+            document = rest_api.predict_request_document(
+                {"audio": audio[:batch], "visual": visual[:batch]}, request_format
+            )
+            status, answer = post(small.port, PREDICT, rest_api.dumps(document))
+            assert status == want, (batch, request_format, answer)
+
+
+class _BlockingModel:
+    """A loaded version whose predict waits for `release` (to hold a worker)."""
+
+    def __init__(self, loaded):
+        self._loaded = loaded
+        self.inputs = loaded.inputs
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def predict(self, signature, arrays):
+        self.started.set()
+        assert self.release.wait(30)
+        return self._loaded.predict(signature, arrays)
+
+
+class _OneModelRepository:
+    def __init__(self, repository, model):
+        self._repository, self._model = repository, model
+
+    def resolve(self, name, version=None, label=None):
+        self._repository.resolve(name, version, label)
+        return self._model
+
+    def status(self, *args):
+        return self._repository.status(*args)
+
+
+def test_full_worker_queue_answers_503_and_recovers(server, loaded_v1, make_server):
+    model = _BlockingModel(loaded_v1)
+    busy = make_server(_OneModelRepository(server.repository, model), max_workers=1, max_queued=0)
+    audio, visual = random_videos(1)
+    body = rest_api.dumps(rest_api.predict_request_document({"audio": audio, "visual": visual}))
+    first = {}
+    holder = threading.Thread(target=lambda: first.update(answer=post(busy.port, PREDICT, body)))
+    holder.start()
+    assert model.started.wait(30)
+    status, answer = post(busy.port, PREDICT, body)
+    assert (status, answer) == (
+        503,
+        {"error": "Server busy: 1 requests running and 0 waiting; retry later"},
+    )
+    assert_healthy(busy.port)  # status needs no worker
+    model.release.set()
+    holder.join(30)
+    assert first["answer"][0] == 200
+    assert post(busy.port, PREDICT, body)[0] == 200
+
+
+def test_connection_cap_and_body_budget_answer_503(make_server):
+    capped = make_server(max_connections=2, max_pending_body_bytes=1000)
+    idle = [socket.create_connection(("127.0.0.1", capped.port)) for _ in range(2)]
+    try:
+        time.sleep(0.2)
+        ((status, answer),) = exchange(capped.port, b"GET /v1/models HTTP/1.1\r\n\r\n")
+        assert (status, answer) == (
+            503,
+            {"error": "Server busy: too many connections; retry later"},
+        )
+    finally:
+        for sock in idle:
+            sock.close()
+    time.sleep(0.2)
+    status, answer = post(capped.port, PREDICT, b" " * 1001)
+    assert status == 503 and "too many request bodies in flight" in answer["error"]
+    assert post(capped.port, PREDICT, b"{}")[0] == 400  # within the budget
+    assert_healthy(capped.port)
+
+
+def _drip(port: int, data: bytes, interval: float, closed: threading.Event, answers: list) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        try:
+            for byte in data:
+                sock.sendall(bytes([byte]))
+                time.sleep(interval)
+        except OSError:
+            pass
+        try:
+            answers.append(sock.recv(4096))
+        except OSError:
+            answers.append(b"")
+    closed.set()
+
+
+@pytest.mark.parametrize("phase", ["headers", "body"])
+def test_dripping_client_is_cut_off_others_unaffected(make_server, phase):
+    deadline = make_server(request_timeout=1.0)
+    head = f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n".encode()
+    if phase == "body":
+        with socket.create_connection(("127.0.0.1", deadline.port), timeout=30) as sock:
+            sock.sendall(head)
+            start = time.monotonic()
+            while not select.select([sock], [], [], 0.1)[0]:  # a byte until answered
+                sock.sendall(b" ")
+                assert time.monotonic() - start < 3
+            answer = sock.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 408") and b"Request not received within 1 s" in answer
+    else:
+        closed, answers = threading.Event(), []
+        start = time.monotonic()
+        threading.Thread(target=_drip, args=(deadline.port, head, 0.2, closed, answers)).start()
+        for _ in range(5):
+            assert_healthy(deadline.port)  # others answered meanwhile
+        assert closed.wait(10)
+        assert time.monotonic() - start < 3
+        assert answers == [b""]  # cut off (the base server answers nothing mid-headers)
+    assert_healthy(deadline.port)
+
+
+FRAMING = {
+    "plus sign": ("Content-Length: +2\r\n", 400, "Invalid Content-Length: '+2'"),
+    "underscore": ("Content-Length: 1_6\r\n", 400, "Invalid Content-Length: '1_6'"),
+    "inner blank": ("Content-Length: 1 6\r\n", 400, "Invalid Content-Length: '1 6'"),
+    "two lengths": (
+        "Content-Length: 2\r\nContent-Length: 3\r\n",
+        400,
+        "Invalid Content-Length: '2', '3'",
+    ),
+    "gzip, chunked": (
+        "Transfer-Encoding: gzip, chunked\r\nContent-Length: 2\r\n",
+        501,
+        "Unsupported Transfer-Encoding: gzip, chunked",
+    ),
+    "chunked": ("Transfer-Encoding: chunked\r\nContent-Length: 2\r\n", 411, "Chunked"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FRAMING))
+def test_ambiguous_framing_is_refused_and_the_connection_closed(server, case):
+    headers, want_status, message = FRAMING[case]
+    request = f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\n{headers}\r\n{{}}".encode()
+    follow = f"GET /v1/models/{MODEL_NAME} HTTP/1.1\r\n\r\n".encode()
+    answers = exchange(server.port, request + follow, responses=2)
+    assert len(answers) == 1, answers  # closed: nothing after it is taken as a request
+    status, answer = answers[0]
+    assert status == want_status and message in answer["error"], answer
+    assert_healthy(server.port)
+
+
+@pytest.mark.parametrize(
+    "headers", ["Content-Length:  2 \r\n", "Content-Length: 2\r\nContent-Length: 2\r\n"]
+)
+def test_unambiguous_length_variants_frame_the_body(server, headers):
+    """RFC 9110: blanks around a field value are not part of it, and a repeated equal
+    Content-Length is one length; both frame the body as sent."""
+    request = f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\n{headers}\r\n{{}}".encode()
+    follow = f"GET /v1/models/{MODEL_NAME} HTTP/1.1\r\n\r\n".encode()
+    answers = exchange(server.port, request + follow, responses=2)
+    assert [status for status, _ in answers] == [400, 200]
+    assert answers[0][1] == {"error": "Missing 'inputs' or 'instances' key"}
+
+
+def test_get_body_is_read_not_taken_for_the_next_request(server):
+    garbage = b"GET /v2/nope HTTP/1.1\r\n\r\n"
+    first = f"GET /v1/models/{MODEL_NAME} HTTP/1.1\r\nContent-Length: {len(garbage)}\r\n\r\n"
+    second = f"GET /v1/models/{MODEL_NAME}/metadata HTTP/1.1\r\n\r\n"
+    answers = exchange(server.port, first.encode() + garbage + second.encode(), responses=3)
+    assert [status for status, _ in answers] == [200, 200]
+    assert "metadata" in answers[1][1]
+    big = f"GET /v1/models/{MODEL_NAME} HTTP/1.1\r\nContent-Length: {1 << 20}\r\n\r\n"
+    ((status, answer),) = exchange(server.port, big.encode())
+    assert status == 413 and "exceeds the limit of 65536 bytes" in answer["error"]
+    assert_healthy(server.port)
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (gzip.compress(b"{}") + b"garbage", "7 bytes after the end of the gzip stream"),
+        (gzip.compress(b"{}") * 2, "bytes after the end of the gzip stream"),
+        (gzip.compress(b'{"inputs": {}}')[:-6], "truncated gzip data"),
+    ],
+    ids=["garbage", "two members", "truncated"],
+)
+def test_gzip_must_end_where_the_body_ends(server, body, message):
+    status, answer = post(server.port, PREDICT, body, "Content-Encoding: gzip\r\n")
+    assert status == 400 and message in answer["error"], answer
+    assert_healthy(server.port)
+
+
+def test_brief_stays_short_and_shallow():
+    deep = []
+    for _ in range(5000):
+        deep = [deep]
+    assert rest_api.brief(deep).endswith("...(truncated)")
+    assert len(rest_api.brief({"k" * 10_000: "v" * 10_000})) < 250
+    assert rest_api.brief({"a": [1, 2.5, None, True, "x"]}) == '{"a":[1,2.5,null,true,"x"]}'
