@@ -20,7 +20,7 @@ import threading
 from absl import flags
 
 from ave_tf.errors import UsageError
-from ave_tf.serving.server import DEFAULT_MAX_BODY_BYTES, ModelServer
+from ave_tf.serving.server import Limits, ModelServer
 
 FLAGS = flags.FLAGS
 
@@ -35,11 +35,56 @@ def define_flags() -> None:
     flags.DEFINE_integer(
         "port", 8501, "REST port (TF Serving's default REST port is 8501).", lower_bound=0
     )
+    defaults = Limits()
     flags.DEFINE_integer(
         "max_body_bytes",
-        DEFAULT_MAX_BODY_BYTES,
-        "Larger request bodies get HTTP 413.",
+        defaults.max_body_bytes,
+        "Larger request bodies (gzip ones once decompressed) get HTTP 413.",
         lower_bound=1,
+    )
+    flags.DEFINE_integer(
+        "max_batch_size",
+        defaults.max_batch_size,
+        "A predict body holding more JSON values than this many examples need gets HTTP 413 "
+        "before it is parsed (bounds each request's memory).",
+        lower_bound=1,
+    )
+    flags.DEFINE_integer(
+        "max_workers",
+        defaults.max_workers,
+        "Requests decoded and predicted at the same time.",
+        lower_bound=1,
+    )
+    flags.DEFINE_integer(
+        "max_queued",
+        defaults.max_queued,
+        "Requests waiting for a worker; more get HTTP 503 (clients retry).",
+        lower_bound=0,
+    )
+    flags.DEFINE_integer(
+        "max_pending_body_bytes",
+        None,
+        "Request bodies held in memory at once; a body that does not fit gets HTTP 503 "
+        "(default: twice --max_body_bytes).",
+        lower_bound=1,
+    )
+    flags.DEFINE_integer(
+        "max_connections",
+        defaults.max_connections,
+        "Open connections; more are answered HTTP 503 and closed.",
+        lower_bound=1,
+    )
+    flags.DEFINE_float(
+        "request_timeout",
+        defaults.request_timeout,
+        "Seconds to receive a whole request, first byte to last (then HTTP 408, closed).",
+        lower_bound=0.001,
+    )
+    flags.DEFINE_float(
+        "idle_timeout",
+        defaults.idle_timeout,
+        "Seconds a kept-alive connection may wait for its next request.",
+        lower_bound=0.001,
     )
     flags.DEFINE_float(
         "file_system_poll_wait_seconds", 1.0, "Seconds between looks for new versions (0: never)."
@@ -62,6 +107,23 @@ def parse_labels(items: list[str]) -> dict[str, int]:
     return labels
 
 
+def limits_from_flags() -> Limits:
+    """The server's `Limits` from this command's flags (UsageError when they disagree)."""
+    try:
+        return Limits(
+            max_body_bytes=FLAGS.max_body_bytes,
+            max_batch_size=FLAGS.max_batch_size,
+            max_workers=FLAGS.max_workers,
+            max_queued=FLAGS.max_queued,
+            max_pending_body_bytes=FLAGS.max_pending_body_bytes,
+            max_connections=FLAGS.max_connections,
+            request_timeout=FLAGS.request_timeout,
+            idle_timeout=FLAGS.idle_timeout,
+        )
+    except ValueError as error:
+        raise UsageError(f"--{error}") from None
+
+
 def main(argv):
     if len(argv) > 1:
         raise UsageError(f"unexpected arguments {argv[1:]}")
@@ -69,6 +131,7 @@ def main(argv):
     if not base_path.is_dir():
         raise UsageError(f"--model_base_path {base_path} is not a directory")
     labels = parse_labels(FLAGS.version_labels)
+    limits = limits_from_flags()
     from ave_tf.serving.repository import ModelRepository  # TensorFlow: after the checks
 
     logging.getLogger().setLevel(logging.INFO)
@@ -80,7 +143,7 @@ def main(argv):
         labels=labels,
         poll_seconds=FLAGS.file_system_poll_wait_seconds,
     ).start()
-    server = ModelServer((FLAGS.host, FLAGS.port), repository, FLAGS.max_body_bytes)
+    server = ModelServer((FLAGS.host, FLAGS.port), repository, limits=limits)
     versions = repository.versions()
     print(
         f"serving {name} version(s) {versions or 'none yet'} at {server.url}/v1/models/{name}",

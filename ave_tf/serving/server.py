@@ -66,7 +66,8 @@ class Limits:
         max_workers: requests decoded, parsed and predicted at the same time.
         max_queued: requests waiting for a worker; more get 503.
         max_pending_body_bytes: request bodies held in memory (received, not yet decoded) at
-            once; a request whose Content-Length does not fit gets 503.
+            once; a request whose Content-Length does not fit gets 503. Default (None):
+            twice `max_body_bytes`; never less than it.
         max_connections: open connections; more are answered 503 and closed.
         request_timeout: seconds to receive a whole request, first byte to last.
         idle_timeout: seconds a kept-alive connection may wait for its next request, and
@@ -77,10 +78,19 @@ class Limits:
     max_batch_size: int = 32
     max_workers: int = 4
     max_queued: int = 16
-    max_pending_body_bytes: int = 2 * DEFAULT_MAX_BODY_BYTES
+    max_pending_body_bytes: int | None = None
     max_connections: int = 256
     request_timeout: float = 60.0
     idle_timeout: float = 60.0
+
+    def __post_init__(self):
+        if self.max_pending_body_bytes is None:
+            object.__setattr__(self, "max_pending_body_bytes", 2 * self.max_body_bytes)
+        if self.max_pending_body_bytes < self.max_body_bytes:
+            raise ValueError(
+                f"max_pending_body_bytes ({self.max_pending_body_bytes}) must be at least "
+                f"max_body_bytes ({self.max_body_bytes}): a body of the limit would never fit"
+            )
 
 
 class _WorkGate:
@@ -446,7 +456,9 @@ class ModelServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     ):
         limits = limits or Limits()
         if max_body_bytes is not None:
-            limits = dataclasses.replace(limits, max_body_bytes=max_body_bytes)
+            limits = dataclasses.replace(
+                limits, max_body_bytes=max_body_bytes, max_pending_body_bytes=None
+            )
         self.repository = repository
         self.limits = limits
         self.gate = _WorkGate(limits.max_workers, limits.max_queued)

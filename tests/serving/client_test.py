@@ -29,7 +29,7 @@ class _Scripted(http.server.BaseHTTPRequestHandler):
 
     def _answer(self):
         length = int(self.headers.get("Content-Length", 0))
-        self.rfile.read(length)
+        self.server.bodies.append(self.rfile.read(length))
         self.server.hits.append(self.path)
         status, document, delay = self.server.script.pop(0)
         if delay:
@@ -48,7 +48,7 @@ class _Scripted(http.server.BaseHTTPRequestHandler):
 def scripted():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
     server.daemon_threads = True
-    server.hits, server.script = [], []
+    server.hits, server.script, server.bodies = [], [], []
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server
     server.shutdown()
@@ -86,6 +86,29 @@ def test_gives_up_after_retries_with_the_server_message(scripted):
         client.predict(*random_videos(1))
     assert (raised.value.status, raised.value.message) == (503, "overloaded")
     assert len(scripted.hits) == 2
+
+
+@pytest.mark.parametrize("request_format", ["row", "columnar"])
+def test_request_json_carries_the_exact_float32_values(scripted, request_format):
+    """orjson writes float32 values in their shortest form; any JSON reader gets them back."""
+    scripted.script += [(200, _answer(2), 0)]
+    audio, visual = random_videos(2, seed=5)
+    audio[0, 0, :3] = [1e-38, -3.4e38, 0.1]
+    client = ServingClient(
+        f"http://127.0.0.1:{scripted.server_port}", "m", request_format=request_format
+    )
+    prediction = client.predict(audio, visual)
+    document = json.loads(scripted.bodies[0])  # the standard library, not the client's reader
+    assert document["signature_name"] == "serving_default"
+    if request_format == "row":
+        sent = {name: [row[name] for row in document["instances"]] for name in ("audio", "visual")}
+    else:
+        sent = document["inputs"]
+    np.testing.assert_array_equal(np.asarray(sent["audio"], np.float32), audio)
+    np.testing.assert_array_equal(np.asarray(sent["visual"], np.float32), visual)
+    float64_digits = json.dumps([audio.tolist(), visual.tolist()], separators=(",", ":"))
+    assert len(scripted.bodies[0]) < 0.8 * len(float64_digits)  # shortest float32 text
+    np.testing.assert_array_equal(prediction.segment_probabilities, np.float32(1 / 29))
 
 
 def test_400_is_not_retried(scripted):
