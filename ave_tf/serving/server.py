@@ -200,6 +200,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "ave-tf-serving"
     timeout = None  # `_DeadlineReader` sets the socket timeout before every read
+    # Headers and body go out in two writes: with Nagle's algorithm the body would wait for
+    # the client's delayed ACK of the headers (40 ms on Linux) on every answer.
+    disable_nagle_algorithm = True
     deadline: float | None = None
 
     server: "ModelServer"

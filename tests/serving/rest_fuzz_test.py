@@ -21,7 +21,7 @@ from serving_helpers import MODEL_NAME
 
 PREDICT = f"/v1/models/{MODEL_NAME}:predict"
 EXAMPLES_PER_FAMILY = 260
-SECONDS_PER_REQUEST = 5.0
+SECONDS_PER_REQUEST = 10.0
 RSS_GROWTH_BYTES = 256 * 1024 * 1024
 """Bound on the peak RSS growth over the whole run (bodies are below 1 MB each)."""
 
