@@ -19,6 +19,9 @@ clients retry), at most `max_pending_body_bytes` of request bodies held in memor
 deadline for receiving each whole request (a client sending a byte now and then is cut off).
 HTTP framing is strict: one decimal Content-Length, no Transfer-Encoding but a lone `chunked`
 (answered 411), a GET body read (or refused) so it is never taken for the next request.
+The standard library's server stays on purpose: an h11 transport, measured as a prototype,
+took over only these framing checks (~40 lines) yet needed a connection loop of its own
+(request line, keep-alive, 100-continue, error answers) and answered no faster.
 """
 
 import dataclasses
