@@ -316,6 +316,10 @@ class _Servicer:
         return json_format.ParseDict(document, get_model_status_pb2.GetModelStatusResponse())
 
 
+_UNPARSEABLE = object()
+"""What `_unary`'s parser returns for bytes that are not the request message."""
+
+
 def _unary(method: Callable, request_type, response_type) -> grpc.RpcMethodHandler:
     """A handler that parses the request itself (a garbage message is INVALID_ARGUMENT, not
     gRPC's INTERNAL) and answers every fault with its status code."""
@@ -324,11 +328,11 @@ def _unary(method: Callable, request_type, response_type) -> grpc.RpcMethodHandl
         try:
             return request_type.FromString(data)
         except DecodeError:
-            return None
+            return _UNPARSEABLE  # not None: gRPC answers None with INTERNAL
 
     def handle(request, context):
         try:
-            if request is None:
+            if request is _UNPARSEABLE:
                 raise invalid_argument(
                     f"Could not parse the request as a {request_type.DESCRIPTOR.full_name}"
                 )
