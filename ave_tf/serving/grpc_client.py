@@ -5,15 +5,15 @@
         result.segment_classes                      # (B, 10) int
         client.status()                             # [ModelVersionStatus(version=1, ...)]
 
-Inputs travel as binary `TensorProto`s (`tf.make_tensor_proto`: numbers as `tensor_content`,
-strings as `string_val`), so a video's features are ~1 MB on the wire instead of ~5 MB of
-JSON. Works against TF Serving (`tensorflow_model_server --port=8500`) and against
-`python -m ave_tf.serve --grpc_port=8500`. A fault raises the REST client's exception for the
-same fault (`ave_tf.serving.client`): INVALID_ARGUMENT and FAILED_PRECONDITION
-`BadRequestError` (status 400), NOT_FOUND `ModelNotFoundError` (404), a message over the
-server's limit `PayloadTooLargeError` (413), UNAVAILABLE, DEADLINE_EXCEEDED and a server at
-its concurrency limit `ServerUnavailableError` (503/504), anything else `ServingError` (500);
-`str(error)` names the gRPC code, the target and the server's message.
+Inputs travel as binary `TensorProto`s (numbers as `tensor_content`, strings as
+`string_val`, as `tf.make_tensor_proto` writes them), so a video's features are ~1 MB on the
+wire instead of ~5 MB of JSON. Works against TF Serving (`tensorflow_model_server
+--port=8500`) and against `python -m ave_tf.serve --grpc_port=8500`. A fault raises the REST
+client's exception for the same fault (`ave_tf.serving.client`): INVALID_ARGUMENT and
+FAILED_PRECONDITION `BadRequestError` (status 400), NOT_FOUND `ModelNotFoundError` (404), a
+message over the server's limit `PayloadTooLargeError` (413), UNAVAILABLE, DEADLINE_EXCEEDED
+and a server at its concurrency limit `ServerUnavailableError` (503/504), anything else
+`ServingError` (500); `str(error)` names the gRPC code, the target and the server's message.
 """
 
 from collections.abc import Mapping
@@ -22,6 +22,7 @@ import grpc
 import numpy as np
 import tensorflow as tf
 from google.protobuf import json_format
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -57,6 +58,22 @@ _ERRORS = {
 }
 _AS_REST_JSON = {"preserving_proto_field_name": True, "always_print_fields_with_no_presence": True}
 """`json_format.MessageToDict` options that give the REST API's JSON."""
+
+
+def tensor_proto(value) -> tensor_pb2.TensorProto:
+    """`tf.make_tensor_proto(value)`; numeric arrays take a faster path (one copy of the
+    little-endian values into `tensor_content`, ~3x faster for a video's visual features)."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        return tf.make_tensor_proto(array)
+    proto = tensor_pb2.TensorProto(
+        dtype=tf.dtypes.as_dtype(array.dtype).as_datatype_enum,
+        tensor_content=array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes(),
+    )
+    proto.tensor_shape.dim.extend(
+        tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in array.shape
+    )
+    return proto
 
 
 def error_for_rpc(error: grpc.RpcError, where: str) -> ServingError:
@@ -135,7 +152,7 @@ class GrpcClient:
         request = predict_pb2.PredictRequest(model_spec=self.model_spec(signature_name))
         for name, value in inputs.items():
             try:
-                request.inputs[name].CopyFrom(tf.make_tensor_proto(np.asarray(value)))
+                request.inputs[name].CopyFrom(tensor_proto(value))
             except (TypeError, ValueError) as error:
                 raise InvalidInputError(f"input {name!r} is not a tensor: {error}") from None
         response = self._call(self._predictions.Predict, request, "Predict")

@@ -38,7 +38,7 @@ from ave_tf.serving.client import (
     ServerUnavailableError,
     ServingClient,
 )
-from ave_tf.serving.grpc_client import GrpcClient
+from ave_tf.serving.grpc_client import GrpcClient, tensor_proto
 from ave_tf.serving.grpc_server import GrpcModelServer
 from ave_tf.serving.repository import ModelRepository
 from ave_tf.serving.server import ModelServer
@@ -654,3 +654,24 @@ def test_serve_command_line_answers_grpc(export_dir, loaded_v1):
         process.terminate()
         process.wait(timeout=30)
     assert process.returncode == 0, process.stderr.read()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        random_videos(1)[1],
+        np.arange(6, dtype=np.int32).reshape(2, 3),
+        np.arange(6, dtype=">f8").reshape(3, 2)[::2],  # big-endian, not contiguous
+        np.array([[True, False]]),
+        np.float32(2.5),
+        np.array([b"a", b"bc"], dtype=object),
+    ],
+    ids=["float32", "int32", "big-endian float64 view", "bool", "scalar", "bytes"],
+)
+def test_tensor_proto_has_tf_dtype_and_shape_and_reads_back(value):
+    proto = tensor_proto(value)
+    reference = tf.make_tensor_proto(value)
+    assert proto.dtype == reference.dtype
+    assert proto.tensor_shape == reference.tensor_shape
+    # Values against the array itself: tf.make_tensor_proto copies big-endian bytes unswapped.
+    np.testing.assert_array_equal(tf.make_ndarray(proto), value)
