@@ -127,8 +127,9 @@ def decode_tensor(name: str, proto: tensor_pb2.TensorProto, info) -> np.ndarray:
             f"tensor parsing error: {name} (negative dimension in {_shape_text(dims)})"
         )
     expected = [d.size for d in info.tensor_shape.dim]
-    if len(dims) != len(expected) or any(
-        want >= 0 and want != have for want, have in zip(expected, dims, strict=True)
+    if not info.tensor_shape.unknown_rank and (
+        len(dims) != len(expected)
+        or any(want >= 0 and want != have for want, have in zip(expected, dims, strict=True))
     ):
         raise invalid_argument(
             f"Input '{name}' has shape {_shape_text(dims)} but the signature expects "
