@@ -1,6 +1,7 @@
 """Predicts event timelines for videos through TF Serving's REST API or in-process.
 
     python -m ave_tf.predict --server http://127.0.0.1:8501 --model psp_fully videos.npz
+    python -m ave_tf.predict --grpc 127.0.0.1:8500 --model psp_fully videos.npz
     python -m ave_tf.predict --local saved_models/psp_fully --tfds tfds_ave/synthetic:test[:8]
     # video_0001: Church bell from 0 s to 6 s (confidence 0.91)
 
@@ -22,7 +23,7 @@ from ave_tf.atomic_files import write_json_atomic
 from ave_tf.errors import UsageError
 from ave_tf.events import format_timeline, segment_events
 from ave_tf.serving import rest_api
-from ave_tf.serving.client import Prediction, ServingClient, ServingError
+from ave_tf.serving.client import Prediction, ServingClient, ServingError, check_inputs
 
 FLAGS = flags.FLAGS
 
@@ -30,6 +31,9 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
     """Defines this command's flags (only when run as a program: importing defines none)."""
     flags.DEFINE_string("server", None, "TF Serving REST base URL, e.g. http://127.0.0.1:8501.")
+    flags.DEFINE_string(
+        "grpc", None, "TF Serving gRPC target HOST:PORT, e.g. 127.0.0.1:8500 (instead of --server)."
+    )
     flags.DEFINE_string("model", "psp_fully", "Model name on the server.")
     flags.DEFINE_integer("version", None, "Pin a model version on the server.")
     flags.DEFINE_string("label", None, "Pin a model version label on the server.")
@@ -41,7 +45,7 @@ def define_flags() -> None:
     flags.DEFINE_enum("request_format", "columnar", list(rest_api.FORMATS), "REST body format.")
     flags.DEFINE_bool("gzip", False, "gzip-compress request bodies.")
     flags.DEFINE_integer("batch_size", 16, "Videos per request.", lower_bound=1)
-    flags.DEFINE_float("timeout", 60.0, "Seconds per HTTP attempt.")
+    flags.DEFINE_float("timeout", 60.0, "Seconds per HTTP attempt or gRPC call.")
     flags.DEFINE_string("json_output", None, "Write the predictions as JSON to this file.")
     flags.DEFINE_string("video", None, "Predict a video file (features extracted in-process).")
     from ave_tf import extract
@@ -93,11 +97,25 @@ def read_videos(files: list[str], tfds_spec: str | None, data_dir: str | None, v
 def main(argv):
     from ave_tf.predictors import load_predictor, predict_in_batches
 
-    if bool(FLAGS.server) == bool(FLAGS.local):
-        raise UsageError("give exactly one of --server URL or --local MODEL")
+    if [bool(FLAGS.server), bool(FLAGS.grpc), bool(FLAGS.local)].count(True) != 1:
+        raise UsageError("give exactly one of --server URL, --grpc HOST:PORT or --local MODEL")
     videos = read_videos(argv[1:], FLAGS.tfds, FLAGS.data_dir, FLAGS.video)
     if FLAGS.local:
         predict = load_predictor(FLAGS.local)
+    elif FLAGS.grpc:
+        from ave_tf.serving.grpc_client import GrpcClient  # TensorFlow: after the checks
+
+        try:
+            grpc_client = GrpcClient(
+                FLAGS.grpc, FLAGS.model, FLAGS.version, FLAGS.label, timeout=FLAGS.timeout
+            )
+        except ValueError as error:
+            raise UsageError(f"--grpc: {error}") from None
+
+        def predict(inputs):
+            audio, visual = check_inputs(inputs["audio"], inputs["visual"])
+            return grpc_client.predict_outputs({"audio": audio, "visual": visual})
+
     else:
         client = ServingClient(
             FLAGS.server,

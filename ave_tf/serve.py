@@ -1,7 +1,9 @@
-"""Serves an exported model over TF Serving's REST API (a stand-in for tensorflow_model_server).
+"""Serves an exported model over TF Serving's REST API, and its gRPC API with `--grpc_port`
+(a stand-in for tensorflow_model_server).
 
-    python -m ave_tf.serve --model_base_path saved_models/psp_fully --port 8501
-    # serving psp_fully version 1 at http://127.0.0.1:8501/v1/models/psp_fully
+    python -m ave_tf.serve --model_base_path saved_models/psp_fully --port 8501 --grpc_port 8500
+    # serving psp_fully version(s) [1] at http://127.0.0.1:8501/v1/models/psp_fully
+    # gRPC (TF Serving's PredictionService, ModelService) at 127.0.0.1:8500
 
 Production serving is TensorFlow Serving (see the README's "Serving" section); this server
 follows its REST API for this model so that machines without it (and the tests) can exercise
@@ -36,6 +38,19 @@ def define_flags() -> None:
         "port", 8501, "REST port (TF Serving's default REST port is 8501).", lower_bound=0
     )
     defaults = Limits()
+    flags.DEFINE_integer(
+        "grpc_port",
+        None,
+        "Also answer TF Serving's gRPC API (PredictionService, ModelService) on this port "
+        "(TF Serving's default gRPC port is 8500; 0: a free port). Unset: no gRPC.",
+        lower_bound=0,
+    )
+    flags.DEFINE_integer(
+        "grpc_max_message_bytes",
+        None,
+        "Larger gRPC requests get RESOURCE_EXHAUSTED (default 64 MiB: 64 videos of features).",
+        lower_bound=1,
+    )
     flags.DEFINE_integer(
         "max_body_bytes",
         defaults.max_body_bytes,
@@ -124,6 +139,17 @@ def limits_from_flags() -> Limits:
         raise UsageError(f"--{error}") from None
 
 
+def _start_grpc(repository):
+    """The gRPC server on `--grpc_port`, sharing the REST server's repository."""
+    from ave_tf.serving.grpc_server import DEFAULT_MAX_MESSAGE_BYTES, GrpcModelServer
+
+    return GrpcModelServer(
+        (FLAGS.host, FLAGS.grpc_port),
+        repository,
+        max_message_bytes=FLAGS.grpc_max_message_bytes or DEFAULT_MAX_MESSAGE_BYTES,
+    ).start()
+
+
 def main(argv):
     if len(argv) > 1:
         raise UsageError(f"unexpected arguments {argv[1:]}")
@@ -144,11 +170,22 @@ def main(argv):
         poll_seconds=FLAGS.file_system_poll_wait_seconds,
     ).start()
     server = ModelServer((FLAGS.host, FLAGS.port), repository, limits=limits)
+    try:
+        grpc_server = _start_grpc(repository) if FLAGS.grpc_port is not None else None
+    except OSError as error:
+        server.server_close()
+        repository.stop()
+        raise UsageError(f"--grpc_port {FLAGS.grpc_port}: {error}") from None
     versions = repository.versions()
     print(
         f"serving {name} version(s) {versions or 'none yet'} at {server.url}/v1/models/{name}",
         flush=True,
     )
+    if grpc_server is not None:
+        print(
+            f"gRPC (TF Serving's PredictionService, ModelService) at {grpc_server.target}",
+            flush=True,
+        )
     # SIGTERM stops the loop cleanly (shutdown() must run outside serve_forever's thread).
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     try:
@@ -156,6 +193,8 @@ def main(argv):
     except KeyboardInterrupt:
         pass
     finally:
+        if grpc_server is not None:
+            grpc_server.stop()
         server.server_close()
         repository.stop()
 

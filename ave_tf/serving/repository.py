@@ -19,7 +19,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from ave_tf import predictors
 from ave_tf.export import saved_model_versions
-from ave_tf.serving.rest_api import TensorSpec, invalid_argument, not_found
+from ave_tf.serving.rest_api import DEFAULT_SIGNATURE, TensorSpec, invalid_argument, not_found
 
 _TYPE_NAMES = {
     tf.float32: "float",
@@ -50,13 +50,22 @@ class LoadedVersion:
     inputs: dict[str, dict[str, TensorSpec]]
 
     def predict(self, signature: str, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Runs `signature` on named input arrays; returns named output arrays."""
+        """Runs `signature` on named input arrays; returns named output arrays.
+
+        DT_STRING inputs are NumPy object arrays of `bytes`. An input the graph refuses (a
+        `tf.errors.InvalidArgumentError`, e.g. a wrong byte length decoded in the graph) is
+        TF Serving's INVALID_ARGUMENT: a `RestError` 400 with TensorFlow's message.
+        """
         function = self.signatures[signature]
-        outputs = function(**{name: tf.constant(value) for name, value in arrays.items()})
+        try:
+            outputs = function(**{name: tf.constant(value) for name, value in arrays.items()})
+        except tf.errors.InvalidArgumentError as error:
+            raise invalid_argument(error.message) from None
         return {name: tensor.numpy() for name, tensor in outputs.items()}
 
 
 def _input_specs(signature_def) -> dict[str, TensorSpec]:
+    """Per input name, its spec; a DT_STRING input has dtype object and type_name "string"."""
     specs = {}
     for name, info in signature_def.inputs.items():
         dtype = tf.dtypes.as_dtype(info.dtype)
@@ -70,14 +79,22 @@ def _input_specs(signature_def) -> dict[str, TensorSpec]:
 
 
 def load_version(path: str | os.PathLike, version: int) -> LoadedVersion:
-    """Loads the SavedModel at `path` (it must have the PSP `serving_default` signature) and
-    reads its signature defs."""
+    """Loads the SavedModel at `path` and reads its signature defs.
+
+    Its `serving_default` must answer the PSP outputs (`segment_probabilities`, ...); its
+    inputs may be the features (`audio`, `visual`) or anything else (the video-in model).
+    """
     path = pathlib.Path(path)
     proto = saved_model_pb2.SavedModel()
     proto.ParseFromString((path / "saved_model.pb").read_bytes())
     signature_defs = dict(proto.meta_graphs[0].signature_def)
+    serving_default = signature_defs.get(DEFAULT_SIGNATURE)
+    if serving_default is None or predictors.SIGNATURE_OUTPUT not in serving_default.outputs:
+        raise predictors.ModelSourceError(
+            f"SavedModel {path} has no {DEFAULT_SIGNATURE!r} signature with a "
+            f"{predictors.SIGNATURE_OUTPUT!r} output"
+        )
     loaded = predictors.load_saved_model(path)
-    predictors.serving_signature(loaded, path)
     signatures = dict(loaded.signatures)
     # Keep `loaded` alive: the signatures' variables belong to it.
     signatures["__loaded__"] = loaded

@@ -97,6 +97,26 @@ def test_predict_local_h5_single_video_equals_rest(server, loaded_v1, export_dir
     assert outputs["--local"][0]["timeline"] == _expected_timelines(loaded_v1, audio, visual)[0]
 
 
+def test_predict_over_grpc_equals_rest(server, grpc_server, tmp_path, capsys):
+    audio, visual = random_videos(3, seed=23)
+    path = tmp_path / "videos.npz"
+    np.savez(path, audio=audio, visual=visual)
+    outputs = {}
+    for mode in (["--grpc", grpc_server.target], ["--server", server.url]):
+        target = tmp_path / f"{mode[0][2:]}.json"
+        argv = [*mode, "--batch_size", "2", "--json_output", str(target), str(path)]
+        code, printed = _run_predict(argv, capsys)
+        assert code == 0, printed.err
+        outputs[mode[0]] = json.loads(target.read_text())
+    assert outputs["--grpc"] == outputs["--server"]
+    code, printed = _run_predict(
+        ["--grpc", grpc_server.target, "--model", "nope", str(path)], capsys
+    )
+    assert code == 2 and "NOT_FOUND" in printed.err and "Latest(nope)" in printed.err
+    code, printed = _run_predict(["--grpc", "http://x", str(path)], capsys)
+    assert code == 2 and printed.err.startswith("error: --grpc: target must be host:port")
+
+
 @pytest.mark.parametrize(
     "fields, message",
     [

@@ -47,3 +47,13 @@ def server(export_dir, loaded_v1):
     yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="session")
+def grpc_server(server):
+    """A gRPC server on 127.0.0.1 (free port) sharing the REST server's repository."""
+    from ave_tf.serving.grpc_server import GrpcModelServer
+
+    grpc_server = GrpcModelServer(("127.0.0.1", 0), server.repository).start()
+    yield grpc_server
+    grpc_server.stop(grace=None)
