@@ -18,7 +18,7 @@ from google.protobuf import json_format
 from tensorflow.core.protobuf import saved_model_pb2
 
 from ave_tf import predictors
-from ave_tf.export import saved_model_versions
+from ave_tf.export import runtime_error_message, saved_model_versions
 from ave_tf.serving.rest_api import TensorSpec, invalid_argument, not_found
 
 _TYPE_NAMES = {
@@ -50,9 +50,16 @@ class LoadedVersion:
     inputs: dict[str, dict[str, TensorSpec]]
 
     def predict(self, signature: str, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Runs `signature` on named input arrays; returns named output arrays."""
+        """Runs `signature` on named input arrays; returns named output arrays.
+
+        An InvalidArgumentError the graph raises (e.g. a `predict_bytes` value of the wrong
+        length) is a 400 with its one-line message, as TF Serving answers it.
+        """
         function = self.signatures[signature]
-        outputs = function(**{name: tf.constant(value) for name, value in arrays.items()})
+        try:
+            outputs = function(**{name: tf.constant(value) for name, value in arrays.items()})
+        except tf.errors.InvalidArgumentError as error:
+            raise invalid_argument(runtime_error_message(error.message)) from None
         return {name: tensor.numpy() for name, tensor in outputs.items()}
 
 
