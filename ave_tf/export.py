@@ -27,7 +27,9 @@ With `jit_compile=True` (the default) both signatures run a batch of one video t
 XLA-compiled function (`serving_function`; class names and byte decoding stay outside: XLA has
 no strings). It loads and runs with `tf.saved_model.load` and `python -m ave_tf.serve`;
 TensorFlow Serving runs XLA on CPU only when started with `--xla_cpu_compilation_enabled=true`
-(export with `jit_compile=False` otherwise).
+(export with `jit_compile=False` otherwise). Such versions also hold TF Serving's warm-up file
+(`assets.extra/tf_serving_warmup_requests`: one video of zeros per signature), so TF Serving
+compiles the XLA path while it loads the version instead of on the first user's request.
 
 A version is written to a hidden temporary directory beside its final place and renamed into
 place, so a watching server never sees a half-written version. `<export_dir>/models.config`
@@ -43,6 +45,7 @@ import shutil
 import tempfile
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from ave_tf import ave
@@ -197,9 +200,63 @@ def _write_saved_model(model: keras.Model, path: pathlib.Path, jit_compile: bool
     archive.add_endpoint(name=SIGNATURE_NAME, fn=serve, input_signature=serving_inputs())
     archive.add_endpoint(name=BYTES_SIGNATURE_NAME, fn=serve_bytes, input_signature=bytes_inputs())
     archive.write_out(str(path), verbose=False)
+    if jit_compile:
+        _write_warmup_requests(path)
     assets = path / "assets"
     assets.mkdir(exist_ok=True)
     (assets / CLASS_NAMES_ASSET).write_text("\n".join(ave.CLASS_NAMES) + "\n")
+
+
+WARMUP_REQUESTS = pathlib.Path("assets.extra", "tf_serving_warmup_requests")
+"""TF Serving's warm-up file in a version: requests it replays before serving the version."""
+
+
+def warmup_inputs() -> dict[str, dict[str, np.ndarray]]:
+    """One video of zeros per signature, as `LoadedVersion.predict` takes it: running these
+    compiles the XLA batch-1 path before a user's request waits for it."""
+    zeros = {name: np.zeros((1, *shape), np.float32) for name, shape in FEATURE_SHAPES.items()}
+    return {
+        SIGNATURE_NAME: zeros,
+        BYTES_SIGNATURE_NAME: {
+            name + BYTES_SUFFIX: np.array([value[0].tobytes()], dtype=object)
+            for name, value in zeros.items()
+        },
+    }
+
+
+def _write_warmup_requests(path: pathlib.Path) -> None:
+    """Writes `warmup_inputs()` as TF Serving's warm-up file (TFRecord of `PredictionLog`s)."""
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    target = path / WARMUP_REQUESTS
+    target.parent.mkdir()
+    with tf.io.TFRecordWriter(str(target)) as writer:
+        for signature, arrays in warmup_inputs().items():
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(signature_name=signature)
+            )
+            for name, value in arrays.items():
+                request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+            log = prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request)
+            )
+            writer.write(log.SerializeToString())
+
+
+def read_warmup_requests(path: str | os.PathLike) -> list[tuple[str, dict[str, np.ndarray]]]:
+    """(signature, input arrays) of each request in the warm-up file of the version at `path`
+    (none when it has no such file)."""
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    source = pathlib.Path(path) / WARMUP_REQUESTS
+    if not source.is_file():
+        return []
+    requests = []
+    for record in tf.data.TFRecordDataset(str(source)).as_numpy_iterator():
+        request = prediction_log_pb2.PredictionLog.FromString(record).predict_log.request
+        arrays = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+        requests.append((request.model_spec.signature_name, arrays))
+    return requests
 
 
 def models_config_text(

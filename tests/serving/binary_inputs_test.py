@@ -186,6 +186,17 @@ def test_predict_command_binary_equals_json(server, loaded_v1, tmp_path, capsys)
     assert [r["timeline"] for r in reports] == _expected_timelines(loaded_v1, audio, visual)
 
 
+def test_warmup_requests_cover_both_signatures_and_run(export_dir, loaded_v1):
+    requests = export.read_warmup_requests(export_dir / MODEL_NAME / "1")
+    assert [signature for signature, _ in requests] == ["serving_default", BYTES]
+    for signature, arrays in requests:
+        want = export.warmup_inputs()[signature]
+        assert sorted(arrays) == sorted(want)
+        for name, value in want.items():
+            np.testing.assert_array_equal(arrays[name], value, name)
+        assert loaded_v1.predict(signature, arrays)["segment_classes"].shape == (1, 10)
+
+
 def _export_without_bytes_signature(root, model):
     """A version written as exports were before `predict_bytes` existed."""
     archive = keras.export.ExportArchive()
@@ -204,6 +215,7 @@ def test_older_export_without_predict_bytes_still_serves(tmp_path):
     model = stand_in_model(seed=3)
     path = _export_without_bytes_signature(tmp_path, model)
     assert _xla_functions(path) == 0
+    assert export.read_warmup_requests(path) == []
     loaded = load_version(path, 1)
     assert sorted(loaded.inputs) == ["serving_default"]
     repository = ModelRepository(MODEL_NAME, path.parent, poll_seconds=0)
