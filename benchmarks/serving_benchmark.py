@@ -237,8 +237,13 @@ def _fmt(value, digits=1) -> str:
 def _report(rows, json_rows, load_before, load_after) -> str:
     by_key = {(r["path"], r.get("batch")): r for r in rows}
     base = by_key[("in-process SavedModel, XLA export (served)", 1)]["p50_ms"]
+    changed = "".join(
+        f" --{name}={FLAGS[name].value}"
+        for name in ("requests_batch1", "requests_batch16", "calls_batch1", "calls_batch16")
+        if FLAGS[name].value != FLAGS[name].default
+    )
     lines = [
-        "Command: `flock /tmp/ave-timed.lock python benchmarks/serving_benchmark.py`  ",
+        f"Command: `flock /tmp/ave-timed.lock python benchmarks/serving_benchmark.py{changed}`  ",
         f"Machine: {machine()}; load average {load_before:.1f} before, {load_after:.1f} after "
         "(the machine was shared with other jobs unless these say otherwise).",
         "",
