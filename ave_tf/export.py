@@ -16,18 +16,36 @@ The signature `serving_default` takes `audio` float32 (batch, 10, 128) and `visu
   output keeps the batch dimension (TF Serving's row format requires it). The same names are
   also written as the asset `assets/class_names.txt`, one per line.
 
+The signature `predict_bytes` answers the same outputs for binary inputs: `audio_bytes` and
+`visual_bytes`, string (batch,), each value one video's features as raw little-endian float32
+(10x128 values = 5,120 bytes; 10x7x7x512 values = 1,003,520 bytes). Over REST they travel as
+`{"b64": "<base64>"}` (TF Serving decodes it for string inputs; the `_bytes` suffix is its naming
+convention for binary tensors). The graph checks every value's length and refuses non-finite
+values (InvalidArgument naming the input; a 400 over REST).
+
+With `jit_compile=True` (the default) both signatures run a batch of one video through an
+XLA-compiled function (`serving_function`; class names and byte decoding stay outside: XLA has
+no strings). It loads and runs with `tf.saved_model.load` and `python -m ave_tf.serve`;
+TensorFlow Serving runs XLA on CPU only when started with `--xla_cpu_compilation_enabled=true`
+(export with `jit_compile=False` otherwise). Such versions also hold TF Serving's warm-up file
+(`assets.extra/tf_serving_warmup_requests`: one video of zeros per signature), so TF Serving
+compiles the XLA path while it loads the version instead of on the first user's request.
+
 A version is written to a hidden temporary directory beside its final place and renamed into
 place, so a watching server never sees a half-written version. `<export_dir>/models.config`
 (TF Serving's `model_config_list` text format) is rewritten, again via a temporary file, to
 list every model under `export_dir`.
 """
 
+import math
 import os
 import pathlib
+import re
 import shutil
 import tempfile
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from ave_tf import ave
@@ -35,10 +53,24 @@ from ave_tf.atomic_files import write_text_atomic
 from ave_tf.predictors import saved_model_versions
 
 SIGNATURE_NAME = "serving_default"
+BYTES_SIGNATURE_NAME = "predict_bytes"
 CLASS_NAMES_ASSET = "class_names.txt"
 MODELS_CONFIG = "models.config"
 DEFAULT_CONFIG_BASE_PATH = "/models"
 """Where `models.config` says the models live: the mount point of the `docker run` command."""
+
+FEATURE_SHAPES = {
+    "audio": (ave.NUM_SEGMENTS, ave.AUDIO_DIM),
+    "visual": (ave.NUM_SEGMENTS, *ave.VISUAL_SHAPE),
+}
+"""One video's feature shape per input of `serving_default`."""
+BYTES_SUFFIX = "_bytes"
+"""`predict_bytes` names its inputs `<feature>_bytes` (`audio_bytes`, `visual_bytes`)."""
+
+
+def feature_bytes(name: str) -> int:
+    """Bytes of one video's `name` features as float32: 5,120 (audio), 1,003,520 (visual)."""
+    return 4 * math.prod(FEATURE_SHAPES[name])
 
 
 def _next_version(model_dir: pathlib.Path) -> int:
@@ -49,45 +81,182 @@ def _next_version(model_dir: pathlib.Path) -> int:
 def serving_inputs() -> list[tf.TensorSpec]:
     """The signature's inputs: ``audio`` (batch, 10, 128) and ``visual`` (batch, 10, 7, 7, 512)."""
     return [
-        tf.TensorSpec((None, ave.NUM_SEGMENTS, ave.AUDIO_DIM), tf.float32, name="audio"),
-        tf.TensorSpec((None, ave.NUM_SEGMENTS, *ave.VISUAL_SHAPE), tf.float32, name="visual"),
+        tf.TensorSpec((None, *shape), tf.float32, name=name)
+        for name, shape in FEATURE_SHAPES.items()
     ]
 
 
-def serving_function(model: keras.Model):
+def bytes_inputs() -> list[tf.TensorSpec]:
+    """`predict_bytes`' inputs: ``audio_bytes`` and ``visual_bytes``, string (batch,)."""
+    return [tf.TensorSpec((None,), tf.string, name=name + BYTES_SUFFIX) for name in FEATURE_SHAPES]
+
+
+def decode_features(values: tf.Tensor, name: str) -> tf.Tensor:
+    """(batch,) strings of raw little-endian float32 -> `name` features (batch, *shape).
+
+    Raises (when run) InvalidArgumentError naming ``<name>_bytes`` when a value is not exactly
+    `feature_bytes(name)` long or holds a NaN or infinity (`runtime_error_message` turns its
+    text into one line).
+    """
+    input_name = name + BYTES_SUFFIX
+    shape = FEATURE_SHAPES[name]
+    size = feature_bytes(name)
+    lengths = tf.strings.length(values)
+    check = tf.debugging.Assert(
+        tf.reduce_all(tf.equal(lengths, size)),
+        [
+            f"Input '{input_name}': every value must hold {size} bytes "
+            f"({'x'.join(map(str, shape))} little-endian float32); the values hold",
+            lengths,
+            "bytes",
+        ],
+        summarize=_SUMMARIZE,
+    )
+    with tf.control_dependencies([check]):
+        flat = tf.io.decode_raw(values, tf.float32, little_endian=True)
+    features = tf.reshape(flat, [-1, *shape])
+    return tf.debugging.assert_all_finite(
+        features, f"Input '{input_name}' has a non-finite value (NaN or Infinity)"
+    )
+
+
+_SUMMARIZE = 8
+_ASSERTION = "assertion failed: "
+_CHECK_NUMERICS = " : Tensor had "
+_FUNCTION_NODE = re.compile(r"^(\{\{function_node [^}]*\}\}\s*)+")
+
+
+def runtime_error_message(message: str) -> str:
+    """One line from the text of an InvalidArgumentError a signature raised while running.
+
+    The checks of `decode_features` arrive wrapped in TensorFlow's report ("Graph execution
+    error: ... assertion failed: [<message>] [<lengths>] [bytes] ..."); this returns
+    "<message> <lengths> bytes", or the first meaningful line of any other error.
+    """
+    for line in message.splitlines():
+        line = _FUNCTION_NODE.sub("", line.strip())
+        if _ASSERTION in line:
+            parts = line.split(_ASSERTION, 1)[1].strip().removeprefix("[").removesuffix("]")
+            return " ".join(part.replace("\\'", "'") for part in parts.split("] ["))
+        if _CHECK_NUMERICS in line:
+            return line.split(_CHECK_NUMERICS, 1)[0]
+    lines = [
+        line.strip()
+        for line in message.splitlines()
+        if line.strip()
+        and not line.startswith(("Graph execution error", "Detected at node", "<stack"))
+    ]
+    return lines[0] if lines else message.strip()
+
+
+def serving_function(model: keras.Model, jit_compile: bool = False):
     """``serve(audio, visual) -> outputs``: the model's probabilities plus the decisions
-    derived from them (see the module docstring). The SavedModel signature wraps it, and
-    ``ave_tf.predictors`` runs it on a ``.keras`` model, so both give the same outputs."""
+    derived from them (see the module docstring). The SavedModel signatures wrap it, and
+    ``ave_tf.predictors`` runs it on a ``.keras`` model, so both give the same outputs.
+
+    With `jit_compile`, a batch of one video runs through an XLA-compiled `tf.function`
+    (compiled once, on the first such call) and larger batches through the plain graph:
+    XLA compiles once per batch size, and at batch 16 it was not faster (BENCHMARKS.md
+    "Serving")."""
     class_names = tf.constant(ave.CLASS_NAMES)
 
-    def serve(audio, visual):
+    def decide(audio, visual):
         outputs = model({"audio": audio, "visual": visual}, training=False)
         probabilities = tf.cast(outputs["segment_probabilities"], tf.float32)
         segment_classes = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
         mean_over_segments = tf.reduce_mean(probabilities[..., : ave.BACKGROUND], axis=1)
-        video_class = tf.argmax(mean_over_segments, axis=-1, output_type=tf.int32)
-        batch = tf.shape(audio)[0]
         return {
             "segment_probabilities": probabilities,
             "segment_classes": segment_classes,
             "is_event": tf.not_equal(segment_classes, ave.BACKGROUND),
-            "video_class": video_class,
-            "class_names": tf.tile(class_names[tf.newaxis, :], [batch, 1]),
+            "video_class": tf.argmax(mean_over_segments, axis=-1, output_type=tf.int32),
         }
+
+    decide_one = tf.function(decide, jit_compile=True) if jit_compile else decide
+
+    def serve(audio, visual):
+        batch = tf.shape(audio)[0]
+        if jit_compile:
+            outputs = tf.cond(
+                tf.equal(batch, 1),
+                lambda: decide_one(audio, visual),
+                lambda: decide(audio, visual),
+            )
+        else:
+            outputs = decide(audio, visual)
+        return {**outputs, "class_names": tf.tile(class_names[tf.newaxis, :], [batch, 1])}
 
     return serve
 
 
-def _write_saved_model(model: keras.Model, path: pathlib.Path) -> None:
+def _write_saved_model(model: keras.Model, path: pathlib.Path, jit_compile: bool) -> None:
+    serve = serving_function(model, jit_compile)
+
+    def serve_bytes(audio_bytes, visual_bytes):
+        return serve(decode_features(audio_bytes, "audio"), decode_features(visual_bytes, "visual"))
+
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(
-        name=SIGNATURE_NAME, fn=serving_function(model), input_signature=serving_inputs()
-    )
+    archive.add_endpoint(name=SIGNATURE_NAME, fn=serve, input_signature=serving_inputs())
+    archive.add_endpoint(name=BYTES_SIGNATURE_NAME, fn=serve_bytes, input_signature=bytes_inputs())
     archive.write_out(str(path), verbose=False)
+    if jit_compile:
+        _write_warmup_requests(path)
     assets = path / "assets"
     assets.mkdir(exist_ok=True)
     (assets / CLASS_NAMES_ASSET).write_text("\n".join(ave.CLASS_NAMES) + "\n")
+
+
+WARMUP_REQUESTS = pathlib.Path("assets.extra", "tf_serving_warmup_requests")
+"""TF Serving's warm-up file in a version: requests it replays before serving the version."""
+
+
+def warmup_inputs() -> dict[str, dict[str, np.ndarray]]:
+    """One video of zeros per signature, as `LoadedVersion.predict` takes it: running these
+    compiles the XLA batch-1 path before a user's request waits for it."""
+    zeros = {name: np.zeros((1, *shape), np.float32) for name, shape in FEATURE_SHAPES.items()}
+    return {
+        SIGNATURE_NAME: zeros,
+        BYTES_SIGNATURE_NAME: {
+            name + BYTES_SUFFIX: np.array([value[0].tobytes()], dtype=object)
+            for name, value in zeros.items()
+        },
+    }
+
+
+def _write_warmup_requests(path: pathlib.Path) -> None:
+    """Writes `warmup_inputs()` as TF Serving's warm-up file (TFRecord of `PredictionLog`s)."""
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    target = path / WARMUP_REQUESTS
+    target.parent.mkdir()
+    with tf.io.TFRecordWriter(str(target)) as writer:
+        for signature, arrays in warmup_inputs().items():
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(signature_name=signature)
+            )
+            for name, value in arrays.items():
+                request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+            log = prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request)
+            )
+            writer.write(log.SerializeToString())
+
+
+def read_warmup_requests(path: str | os.PathLike) -> list[tuple[str, dict[str, np.ndarray]]]:
+    """(signature, input arrays) of each request in the warm-up file of the version at `path`
+    (none when it has no such file)."""
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    source = pathlib.Path(path) / WARMUP_REQUESTS
+    if not source.is_file():
+        return []
+    requests = []
+    for record in tf.data.TFRecordDataset(str(source)).as_numpy_iterator():
+        request = prediction_log_pb2.PredictionLog.FromString(record).predict_log.request
+        arrays = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+        requests.append((request.model_spec.signature_name, arrays))
+    return requests
 
 
 def models_config_text(
@@ -132,6 +301,7 @@ def export_saved_model(
     name: str,
     *,
     config_base_path: str = DEFAULT_CONFIG_BASE_PATH,
+    jit_compile: bool = True,
 ) -> pathlib.Path:
     """Exports `model` as `<export_dir>/<name>/<next integer version>/` for TF Serving.
 
@@ -142,6 +312,8 @@ def export_saved_model(
         name: the model's name, e.g. `psp_fully`; also its directory under `export_dir`.
         config_base_path: the directory `models.config` names as the home of the models
             (default `/models`, where the `docker run -v ...:/models` command mounts them).
+        jit_compile: run batches of one video XLA-compiled (see `serving_function`; TF
+            Serving then needs `--xla_cpu_compilation_enabled=true` on CPU).
 
     Returns:
         The path of the new version directory.
@@ -166,7 +338,7 @@ def export_saved_model(
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{name}-export-", dir=model_dir))
     try:
-        _write_saved_model(model, staging)
+        _write_saved_model(model, staging, jit_compile)
         os.chmod(staging, 0o755)  # mkdtemp makes it owner-only; servers may run as others
         while True:
             target = model_dir / str(_next_version(model_dir))

@@ -2,6 +2,7 @@
 
     python -m ave_tf.predict --server http://127.0.0.1:8501 --model psp_fully videos.npz
     python -m ave_tf.predict --grpc 127.0.0.1:8500 --model psp_fully videos.npz
+    python -m ave_tf.predict --server http://127.0.0.1:8501 --binary videos.npz  # b64 float32
     python -m ave_tf.predict --local saved_models/psp_fully --tfds tfds_ave/synthetic:test[:8]
     # video_0001: Church bell from 0 s to 6 s (confidence 0.91)
 
@@ -44,6 +45,12 @@ def define_flags() -> None:
     flags.DEFINE_string("data_dir", None, "TFDS data directory for --tfds.")
     flags.DEFINE_enum("request_format", "columnar", list(rest_api.FORMATS), "REST body format.")
     flags.DEFINE_bool("gzip", False, "gzip-compress request bodies.")
+    flags.DEFINE_bool(
+        "binary",
+        False,
+        "Send features as base64 raw float32 to the predict_bytes signature (~4x smaller "
+        "than JSON numbers and much faster to encode; needs a model exported with it).",
+    )
     flags.DEFINE_integer("batch_size", 16, "Videos per request.", lower_bound=1)
     flags.DEFINE_float("timeout", 60.0, "Seconds per HTTP attempt or gRPC call.")
     flags.DEFINE_string("json_output", None, "Write the predictions as JSON to this file.")
@@ -124,6 +131,7 @@ def main(argv):
             label=FLAGS.label,
             request_format=FLAGS.request_format,
             compress=FLAGS.gzip,
+            binary=FLAGS.binary,
             timeout=FLAGS.timeout,
         )
 

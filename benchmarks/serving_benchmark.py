@@ -1,20 +1,26 @@
-"""REST serving latency and throughput against the local server, next to in-process SavedModel.
+"""Serving latency: in-process SavedModel (XLA or not), the official PyTorch model, REST JSON,
+REST b64 and gRPC, at batch 1 and 16, against one exported PSP model.
 
-    python benchmarks/serving_benchmark.py            # writes its section of BENCHMARKS.md
+    flock /tmp/ave-timed.lock python benchmarks/serving_benchmark.py   # writes BENCHMARKS.md
 
-Exports a freshly initialised fully supervised PSP model, starts `python -m ave_tf.serve` in a
-subprocess on 127.0.0.1, and times sequential columnar predict requests from one client at batch
-1 and 16 (latency p50/p99, videos/s). It then times the JSON work of one request on its own —
-client encode, server decode + conversion to arrays, server answer encode, client answer decode
-— to give the JSON share of the median latency, and the in-process SavedModel throughput
-(`tf.saved_model.load`, same batches). Results replace the "## Serving (REST)" section of
-BENCHMARKS.md.
+One run, one machine. The fully supervised PSP network gets a random official `state_dict`
+(`tests/official_weights.py`), loaded into the Keras model (`ave_tf.convert`) and exported
+twice (`ave_tf.export.export_saved_model`, `jit_compile=True` and `False`), and into the
+official network in PyTorch (`benchmarks/official_torch.py`, run by `--torch_python`; its
+probabilities are compared with the SavedModel's). `python -m ave_tf.serve` serves the XLA
+export on 127.0.0.1 (and answers gRPC on a second port when `ave_tf.serving.grpc_client`
+exists); one client sends sequential requests: REST JSON (`ServingClient`, columnar, whatever
+JSON library the client and server use), REST b64 (`ServingClient(binary=True)`: the
+`predict_bytes` signature) and gRPC (`GrpcClient`). Latencies are client side, per request.
+The JSON work of one request is also timed alone with the standard library's `json` and with
+`orjson`, so the cost of JSON before and after the switch shows in one run. Rows that cannot
+run here (no torch venv, no gRPC yet) say "not measured".
 """
 
+import importlib.util
 import json
 import os
 import pathlib
-import platform
 import socket
 import statistics
 import subprocess
@@ -23,159 +29,318 @@ import tempfile
 import time
 
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from ave_tf import ave  # noqa: E402
-from ave_tf.serving import rest_api  # noqa: E402
-from ave_tf.serving.client import ServingClient  # noqa: E402
-from benchmarks.benchmarks_md import write_section  # noqa: E402
+from benchmarks.benchmarks_md import machine, write_section  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("requests_batch1", 40, "Timed requests at batch 1.")
-flags.DEFINE_integer("requests_batch16", 6, "Timed requests at batch 16.")
-flags.DEFINE_integer("warmup", 2, "Untimed requests per batch size first.")
+flags.DEFINE_integer("requests_batch1", 40, "Timed REST/gRPC requests at batch 1.")
+flags.DEFINE_integer("requests_batch16", 6, "Timed REST/gRPC requests at batch 16.")
+flags.DEFINE_integer("calls_batch1", 200, "Timed in-process / PyTorch calls at batch 1.")
+flags.DEFINE_integer("calls_batch16", 20, "Timed in-process / PyTorch calls at batch 16.")
+flags.DEFINE_integer("warmup", 2, "Untimed requests per path and batch size first.")
+flags.DEFINE_string(
+    "torch_python", "/work/torchvenv/bin/python", "Python of a venv with torch ('' skips)."
+)
+flags.DEFINE_string("section", "Serving", "BENCHMARKS.md section to write ('' writes none).")
 
-SECTION = "Serving (REST)"
+BATCHES = (1, 16)
+MODEL = "psp_fully"
 
 
-def _videos(batch, seed=0):
-    rng = np.random.default_rng(seed)
-    audio = rng.normal(size=(batch, ave.NUM_SEGMENTS, ave.AUDIO_DIM)).astype(np.float32)
-    visual = rng.random((batch, ave.NUM_SEGMENTS, *ave.VISUAL_SHAPE), dtype=np.float32)
-    return audio, visual
-
-
-def _free_port():
+def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def _percentile(values, q):
-    return float(np.percentile(np.asarray(values), q))
+def _timings(call, count: int, warmup: int) -> tuple[list[float], float]:
+    """Seconds of `count` calls after `warmup` ones, and the first call's seconds."""
+    start = time.perf_counter()
+    call()
+    first = time.perf_counter() - start
+    for _ in range(max(warmup - 1, 0)):
+        call()
+    seconds = []
+    for _ in range(count):
+        start = time.perf_counter()
+        call()
+        seconds.append(time.perf_counter() - start)
+    return seconds, first
 
 
-def _json_costs(loaded, audio, visual, repeats=3):
-    """Median seconds of each JSON step of one columnar request, measured in isolation."""
+def _row(path: str, batch: int, seconds: list[float], body_bytes=None, note="") -> dict:
+    return {
+        "path": path,
+        "batch": batch,
+        "calls": len(seconds),
+        "p50_ms": 1e3 * float(np.percentile(seconds, 50)),
+        "p99_ms": 1e3 * float(np.percentile(seconds, 99)),
+        "videos_per_s": batch * len(seconds) / sum(seconds),
+        "body_mb": None if body_bytes is None else body_bytes / 1e6,
+        "note": note,
+    }
+
+
+def _in_process(version_dir, label: str, inputs: dict) -> tuple[list[dict], dict]:
+    from ave_tf.serving.repository import load_version
+
+    loaded = load_version(version_dir, 1)
+    rows, probabilities = [], {}
+    for batch in BATCHES:
+        arrays = {name: value[:batch] for name, value in inputs.items()}
+        count = FLAGS.calls_batch1 if batch == 1 else FLAGS.calls_batch16
+        seconds, first = _timings(
+            lambda a=arrays: loaded.predict("serving_default", a), count, FLAGS.warmup
+        )
+        note = f"first call {first:.1f} s"
+        rows.append(_row(label, batch, seconds, note=note))
+        probabilities[batch] = loaded.predict("serving_default", arrays)["segment_probabilities"]
+    return rows, probabilities
+
+
+def _official_torch(workdir: pathlib.Path, state_path, inputs: dict, reference: dict):
+    """Rows of the official PyTorch network, or a "not measured" row."""
+    python = FLAGS.torch_python
+    if not python or not os.path.exists(python):
+        return [{"path": "official PyTorch", "missing": f"no torch Python at {python!r}"}]
+    rows = []
+    for batch in BATCHES:
+        batch_inputs = workdir / f"torch_inputs_{batch}.npz"
+        np.savez(batch_inputs, **{f"{k}_{batch}": v[:batch] for k, v in inputs.items()})
+        out = workdir / f"torch_out_{batch}.npz"
+        count = FLAGS.calls_batch1 if batch == 1 else FLAGS.calls_batch16
+        script = pathlib.Path(__file__).with_name("official_torch.py")
+        subprocess.run(
+            [python, str(script), str(state_path), str(batch_inputs), str(out), str(count)],
+            check=True,
+            timeout=1800,
+        )
+        with np.load(out) as results:
+            difference = np.abs(results[f"probabilities_{batch}"] - reference[batch]).max()
+            note = f"max abs difference to the SavedModel's probabilities {difference:.1e}"
+            rows.append(
+                _row("official PyTorch", batch, list(results[f"seconds_{batch}"]), None, note)
+            )
+    return rows
+
+
+def _json_library(module) -> str:
+    return "orjson" if "orjson" in vars(module) else "json"
+
+
+def _remote(url: str, grpc_target: str | None, inputs: dict, expected: dict) -> list[dict]:
+    from ave_tf.serving import client as client_module
+    from ave_tf.serving.client import ServingClient
+
+    clients = {
+        f"REST JSON ({_json_library(client_module)})": ServingClient(url, MODEL, timeout=600),
+        "REST b64 (predict_bytes)": ServingClient(url, MODEL, binary=True, timeout=600),
+    }
+    rows = []
+    for path, client in clients.items():
+        for batch in BATCHES:
+            audio, visual = inputs["audio"][:batch], inputs["visual"][:batch]
+            count = FLAGS.requests_batch1 if batch == 1 else FLAGS.requests_batch16
+            classes = client.predict_outputs(audio, visual)["segment_classes"]
+            np.testing.assert_array_equal(classes, expected[batch].argmax(-1), path)
+            seconds, _ = _timings(lambda c=client, a=audio, v=visual: c.predict_outputs(a, v),
+                                  count, FLAGS.warmup)  # fmt: skip
+            body, _ = client.encode_request(audio, visual)
+            rows.append(_row(path, batch, seconds, len(body)))
+            print(json.dumps(rows[-1]), flush=True)
+    if grpc_target is None:
+        rows.append({"path": "gRPC", "missing": "ave_tf.serving.grpc_client not in this tree"})
+        return rows
+    from ave_tf.serving.grpc_client import GrpcClient
+
+    with GrpcClient(grpc_target, MODEL, timeout=600) as client:
+        for batch in BATCHES:
+            arrays = {name: value[:batch] for name, value in inputs.items()}
+            count = FLAGS.requests_batch1 if batch == 1 else FLAGS.requests_batch16
+            classes = client.predict_outputs(arrays)["segment_classes"]
+            np.testing.assert_array_equal(classes, expected[batch].argmax(-1), "gRPC")
+            seconds, _ = _timings(lambda a=arrays: client.predict_outputs(a), count, FLAGS.warmup)
+            body = sum(value.nbytes for value in arrays.values())
+            rows.append(_row("gRPC", batch, seconds, body, "body: the raw tensor bytes"))
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def _json_step_medians(dumps, loads, document, outputs, specs) -> dict[str, float]:
+    """Median ms of the four JSON steps of one request with `dumps` / `loads`."""
+    from ave_tf.serving import rest_api
+
+    body = dumps(document)
+    answer = dumps(rest_api.response_document(outputs, rest_api.COLUMNAR))
+    steps = {
+        "client encode": lambda: dumps(document),
+        "server decode": lambda: rest_api.request_inputs(loads(body), specs),
+        "server encode": lambda: dumps(rest_api.response_document(outputs, rest_api.COLUMNAR)),
+        "client decode": lambda: rest_api.response_outputs(loads(answer)),
+    }
+    return {name: 1e3 * statistics.median(_timings(step, 3, 1)[0]) for name, step in steps.items()}
+
+
+def _json_work(version_dir, inputs: dict) -> list[dict]:
+    """Median ms of each JSON step of one columnar request with `json` and with `orjson`."""
+    import orjson
+
+    from ave_tf.serving.repository import load_version
+
+    loaded = load_version(version_dir, 1)
     specs = loaded.inputs["serving_default"]
-    steps = {"client_encode": [], "server_decode": [], "server_encode": [], "client_decode": []}
-    for _ in range(repeats):
-        start = time.perf_counter()
-        document = rest_api.predict_request_document({"audio": audio, "visual": visual})
-        body = json.dumps(document, separators=(",", ":")).encode()
-        steps["client_encode"].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        arrays, request_format = rest_api.request_inputs(rest_api.parse_json(body), specs)
-        steps["server_decode"].append(time.perf_counter() - start)
+    libraries = {
+        # The standard library writes arrays through tolist() (what the client did before).
+        "json": (
+            lambda doc: json.dumps(doc, separators=(",", ":"), default=np.ndarray.tolist).encode(),
+            json.loads,
+        ),
+        "orjson": (lambda doc: orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY), orjson.loads),
+    }
+    rows = []
+    for batch in BATCHES:
+        arrays = {name: value[:batch] for name, value in inputs.items()}
         outputs = loaded.predict("serving_default", arrays)
-        start = time.perf_counter()
-        answer = json.dumps(rest_api.response_document(outputs, request_format)).encode()
-        steps["server_encode"].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        rest_api.response_outputs(json.loads(answer))
-        steps["client_decode"].append(time.perf_counter() - start)
-    return {name: statistics.median(times) for name, times in steps.items()}, len(body)
+        for library, (dumps, loads) in libraries.items():
+            document = {"signature_name": "serving_default", "inputs": arrays}
+            medians = _json_step_medians(dumps, loads, document, outputs, specs)
+            rows.append({"library": library, "batch": batch, **medians})
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
 
 
-def _in_process(loaded, audio, visual, repeats):
-    loaded.predict("serving_default", {"audio": audio, "visual": visual})  # trace/warm
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        loaded.predict("serving_default", {"audio": audio, "visual": visual})
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def _start_server(version_dir: pathlib.Path):
+    port = _free_port()
+    command = [
+        sys.executable, "-m", "ave_tf.serve", "--model_base_path", str(version_dir.parent),
+        "--port", str(port), "--file_system_poll_wait_seconds", "0",
+    ]  # fmt: skip
+    grpc_target = None
+    if importlib.util.find_spec("ave_tf.serving.grpc_client") is not None:
+        grpc_port = _free_port()
+        command += ["--grpc_port", str(grpc_port)]
+        grpc_target = f"127.0.0.1:{grpc_port}"
+    server = subprocess.Popen(
+        command, stdout=subprocess.PIPE, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    )
+    server.stdout.readline()
+    return server, f"http://127.0.0.1:{port}", grpc_target
+
+
+def _fmt(value, digits=1) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def _report(rows, json_rows, load_before, load_after) -> str:
+    by_key = {(r["path"], r.get("batch")): r for r in rows}
+    base = by_key[("in-process SavedModel, XLA export (served)", 1)]["p50_ms"]
+    changed = "".join(
+        f" --{name}={FLAGS[name].value}"
+        for name in ("requests_batch1", "requests_batch16", "calls_batch1", "calls_batch16")
+        if FLAGS[name].value != FLAGS[name].default
+    )
+    lines = [
+        f"Command: `flock /tmp/ave-timed.lock python benchmarks/serving_benchmark.py{changed}`  ",
+        f"Machine: {machine()}; load average {load_before:.1f} before, {load_after:.1f} after "
+        "(the machine was shared with other jobs unless these say otherwise).",
+        "",
+        "Fully supervised PSP with a random official `state_dict`, the same weights in every "
+        "row; one client, sequential requests to `python -m ave_tf.serve` on 127.0.0.1, which "
+        "serves the XLA export. In-process: `LoadedVersion.predict` (the call the server "
+        "makes; NumPy in, NumPy out). Official PyTorch: the authors' network in eval mode, "
+        "`torch.no_grad`, default threads (`benchmarks/official_torch.py`). Body = request "
+        "body size; ratio = p50 / the in-process XLA export's batch-1 p50.",
+        "",
+        "| path | batch | calls | body MB | p50 ms | p99 ms | videos/s | ratio | note |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if "missing" in r:
+            lines.append(f"| {r['path']} | 1, 16 | | | not measured | | | | {r['missing']} |")
+            continue
+        lines.append(
+            f"| {r['path']} | {r['batch']} | {r['calls']} | {_fmt(r['body_mb'])} | "
+            f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['videos_per_s']:.1f} | "
+            f"{r['p50_ms'] / base:.2f} | {r['note']} |"
+        )
+    lines += [
+        "",
+        "JSON work of one columnar request, each step timed alone (median ms; server decode "
+        "includes the checks and conversion to arrays of `rest_api.request_inputs`):",
+        "",
+        "| library | batch | client encode | server decode | server encode | client decode |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in json_rows:
+        lines.append(
+            f"| {r['library']} | {r['batch']} | {r['client encode']:.1f} | "
+            f"{r['server decode']:.1f} | {r['server encode']:.2f} | {r['client decode']:.2f} |"
+        )
+    lines += ["", "Targets (issue 12), from this run:", ""]
+    torch_row = by_key.get(("official PyTorch", 1))
+    if torch_row:
+        lines.append(
+            f"- in-process batch 1 <= 0.7x the official PyTorch model: {base:.2f} ms vs "
+            f"{torch_row['p50_ms']:.2f} ms = **{base / torch_row['p50_ms']:.2f}x**"
+        )
+    for path in ("REST b64 (predict_bytes)", "gRPC"):
+        row = by_key.get((path, 1))
+        if row:
+            lines.append(
+                f"- {path} batch-1 p50 <= 2x in-process: {row['p50_ms']:.2f} ms = "
+                f"**{row['p50_ms'] / base:.2f}x**"
+            )
+        else:
+            lines.append(f"- {path} batch-1 p50 <= 2x in-process: not measured")
+    for (path, batch), row in by_key.items():
+        if path.startswith("REST JSON") and batch == 1:
+            lines.append(f"- {path} batch-1 p50 <= 80 ms: **{row['p50_ms']:.0f} ms**")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv):
     del argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
-
+    logging.set_verbosity(logging.WARNING)  # TensorFlow's export logs its every step at INFO
+    from ave_tf.config import FullySupervisedConfig
+    from ave_tf.convert import official_model
     from ave_tf.export import export_saved_model
-    from ave_tf.models import fully_supervised_model
-    from ave_tf.serving.repository import load_version
+    from tests import official_weights
 
-    keras.utils.set_random_seed(0)
+    load_before = os.getloadavg()[0]
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="serving_benchmark_"))
-    version_dir = export_saved_model(fully_supervised_model(), workdir, "psp_fully")
-    loaded = load_version(version_dir, 1)
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "ave_tf.serve", "--model_base_path", str(version_dir.parent),
-         "--port", str(port), "--file_system_poll_wait_seconds", "0"],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )  # fmt: skip
-    rows = []
+    state = official_weights.random_state_dict("fully", seed=0)
+    state_path = workdir / "state.npz"
+    official_weights.save_state_dict(state, state_path)
+    model = official_model(state, FullySupervisedConfig())
+    served = export_saved_model(model, workdir / "exports", MODEL, jit_compile=True)
+    plain = export_saved_model(model, workdir / "exports", MODEL + "_plain", jit_compile=False)
+    inputs = official_weights.random_features(max(BATCHES), seed=1)
+
+    rows, reference = _in_process(served, "in-process SavedModel, XLA export (served)", inputs)
+    plain_rows, _ = _in_process(plain, "in-process SavedModel, plain export", inputs)
+    rows += plain_rows
+    for row in rows:
+        print(json.dumps(row), flush=True)
+    rows += _official_torch(workdir, state_path, inputs, reference)
+    print(json.dumps(rows[-1]), flush=True)
+    server, url, grpc_target = _start_server(served)
     try:
-        server.stdout.readline()
-        client = ServingClient(f"http://127.0.0.1:{port}", "psp_fully", timeout=300)
-        client.wait_until_available(timeout=120)
-        for batch, count in ((1, FLAGS.requests_batch1), (16, FLAGS.requests_batch16)):
-            audio, visual = _videos(batch, seed=batch)
-            for _ in range(FLAGS.warmup):
-                client.predict_outputs(audio, visual)
-            latencies = []
-            for _ in range(count):
-                start = time.perf_counter()
-                client.predict_outputs(audio, visual)
-                latencies.append(time.perf_counter() - start)
-            json_steps, body_bytes = _json_costs(loaded, audio, visual)
-            in_process = _in_process(loaded, audio, visual, repeats=max(count, 5))
-            p50 = _percentile(latencies, 50)
-            row = {
-                "batch": batch,
-                "requests": count,
-                "p50_ms": 1000 * p50,
-                "p99_ms": 1000 * _percentile(latencies, 99),
-                "rest_videos_per_s": batch * count / sum(latencies),
-                "in_process_videos_per_s": batch / in_process,
-                "json_share": sum(json_steps.values()) / p50,
-                "body_mb": body_bytes / 1e6,
-                **{f"{k}_ms": 1000 * v for k, v in json_steps.items()},
-            }
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+        from ave_tf.serving.client import ServingClient
+
+        ServingClient(url, MODEL).wait_until_available(timeout=300)
+        rows += _remote(url, grpc_target, inputs, reference)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    command = "python benchmarks/serving_benchmark.py"
-    if FLAGS.requests_batch1 != 40 or FLAGS.requests_batch16 != 6:
-        command += f" --requests_batch1 {FLAGS.requests_batch1} --requests_batch16 "
-        command += f"{FLAGS.requests_batch16}"
-    lines = [
-        f"Command: `{command}` — one client, sequential columnar requests (no gzip) to "
-        "`python -m ave_tf.serve` on 127.0.0.1; freshly initialised fully supervised PSP; "
-        f"machine: {os.cpu_count()}-core CPU ({platform.processor() or platform.machine()}), "
-        "shared with other jobs, no GPU. Latencies are per request, client side (encode, "
-        "HTTP, server decode + model + encode, client decode). JSON share = the median JSON "
-        "work of one request (client encode + server decode to arrays + server answer encode "
-        "+ client answer decode, each timed alone) / the median latency.",
-        "",
-        "| batch | requests | body MB | p50 ms | p99 ms | REST videos/s | in-process "
-        "SavedModel videos/s | JSON share | client encode ms | server decode ms | "
-        "server encode ms | client decode ms |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['batch']} | {r['requests']} | {r['body_mb']:.1f} | {r['p50_ms']:.0f} | "
-            f"{r['p99_ms']:.0f} | {r['rest_videos_per_s']:.1f} | "
-            f"{r['in_process_videos_per_s']:.1f} | {100 * r['json_share']:.0f}% | "
-            f"{r['client_encode_ms']:.0f} | {r['server_decode_ms']:.0f} | "
-            f"{r['server_encode_ms']:.1f} | {r['client_decode_ms']:.1f} |"
-        )
-    lines += [
-        "",
-        "Visual features dominate: one video is 250,880 floats, about 5 MB of JSON (float32 "
-        "values written with full float64 precision so they round-trip exactly). For "
-        "throughput-bound clients, TF Serving's gRPC API with binary tensors avoids this cost.",
-        "",
-    ]
-    write_section(SECTION, "\n".join(lines))
-    print("\n".join(lines))
+    json_rows = _json_work(served, inputs)
+    report = _report(rows, json_rows, load_before, os.getloadavg()[0])
+    print(report)
+    if FLAGS.section:
+        write_section(FLAGS.section, report)
 
 
 if __name__ == "__main__":

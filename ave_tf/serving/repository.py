@@ -18,7 +18,7 @@ from google.protobuf import json_format
 from tensorflow.core.protobuf import saved_model_pb2
 
 from ave_tf import predictors
-from ave_tf.export import saved_model_versions
+from ave_tf.export import runtime_error_message, saved_model_versions
 from ave_tf.serving.rest_api import DEFAULT_SIGNATURE, TensorSpec, invalid_argument, not_found
 
 _TYPE_NAMES = {
@@ -54,13 +54,13 @@ class LoadedVersion:
 
         DT_STRING inputs are NumPy object arrays of `bytes`. An input the graph refuses (a
         `tf.errors.InvalidArgumentError`, e.g. a wrong byte length decoded in the graph) is
-        TF Serving's INVALID_ARGUMENT: a `RestError` 400 with TensorFlow's message.
+        TF Serving's INVALID_ARGUMENT: a `RestError` 400 with its one-line message.
         """
         function = self.signatures[signature]
         try:
             outputs = function(**{name: tf.constant(value) for name, value in arrays.items()})
         except tf.errors.InvalidArgumentError as error:
-            raise invalid_argument(error.message) from None
+            raise invalid_argument(runtime_error_message(error.message)) from None
         return {name: tensor.numpy() for name, tensor in outputs.items()}
 
 

@@ -20,6 +20,8 @@ deeper than 1,024 levels and integers beyond a double, and `to_array` refuses an
 deeper than its signature before NumPy builds anything.
 """
 
+import base64
+import binascii
 import dataclasses
 import json
 from collections.abc import Iterator, Mapping
@@ -253,13 +255,16 @@ def _check_leaves(value, shape, level, spec: TensorSpec) -> None:
         _check_leaves(item, shape, level + 1, spec)
 
 
-def to_array(value, spec: TensorSpec, *, strict: bool = False) -> np.ndarray:
+def to_array(
+    value, spec: TensorSpec, *, strict: bool = False, name: str | None = None
+) -> np.ndarray:
     """A JSON value (nested lists of numbers) as a dense array of `spec.dtype`.
 
     The fast path lets NumPy build the array; `strict` (or any irregularity NumPy reports)
     walks the value to name the first offending element the way TF Serving does. Booleans
     mixed with numbers are only caught in strict mode (callers turn it on when the raw body
-    contains `true`/`false`).
+    contains `true`/`false`). String inputs go to `string_array` (`name`, the input's name,
+    goes into its messages).
     """
     shape = _dense_shape(value)
     if len(shape) > len(spec.shape):  # NumPy would build it (up to 64 levels) to no end
@@ -267,6 +272,8 @@ def to_array(value, spec: TensorSpec, *, strict: bool = False) -> np.ndarray:
             f"JSON Value: {brief(value)} is nested {len(shape)} levels deep; "
             f"the input has {len(spec.shape)} dimensions"
         )
+    if spec.dtype.kind in "OSU":
+        return string_array(value, spec, name)
     if strict:
         _check_leaves(value, shape, 0, spec)
     try:
@@ -296,6 +303,72 @@ def to_array(value, spec: TensorSpec, *, strict: bool = False) -> np.ndarray:
             f"JSON Value: {brief(value)} Type: Number is not of expected type: {spec.type_name}"
         )
     return array.astype(spec.dtype)
+
+
+B64_KEY = "b64"
+"""TF Serving's key for binary values of string inputs: `{"b64": "<base64>"}`."""
+
+
+def string_array(value, spec: TensorSpec, name: str | None = None) -> np.ndarray:
+    """A JSON value for a string input as a NumPy object array of `bytes`, read as TF Serving
+    reads DT_STRING values: a JSON string is its UTF-8 bytes, an object `{"b64": "<base64>"}`
+    (that key only) its decoded bytes; values nest in lists like numbers do.
+
+    Raises:
+        RestError: 400 for a list of the wrong size or depth, a value of another JSON type,
+            another object, or text that is not base64 (the message names `name` and the
+            value's index).
+    """
+    shape = _dense_shape(value)
+    values = []
+
+    def fill(item, index: tuple[int, ...]) -> None:
+        level = len(index)
+        if isinstance(item, list):
+            if level >= len(shape):
+                raise invalid_argument(
+                    f"Encountered list at unexpected level: {level} expected < {len(shape)}"
+                )
+            if len(item) != shape[level]:
+                raise invalid_argument(
+                    f"Encountered list at unexpected size: {len(item)} at level: {level} "
+                    f"expected size: {shape[level]}"
+                )
+            for i, element in enumerate(item):
+                fill(element, (*index, i))
+            return
+        if level != len(shape):
+            raise invalid_argument(
+                f"JSON Value: {brief(item)} found at incorrect level: {level + 1} "
+                f"in the JSON DOM. Expected at level: {len(shape)}"
+            )
+        values.append(_string_value(item, spec, name, index))
+
+    fill(value, ())
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array.reshape(shape)
+
+
+def _string_value(item, spec: TensorSpec, name: str | None, index: tuple[int, ...]) -> bytes:
+    if isinstance(item, str):
+        return item.encode("utf-8", "surrogatepass")
+    if not isinstance(item, dict):
+        raise invalid_argument(
+            f"JSON Value: {brief(item)} Type: {_json_type(item)} "
+            f"is not of expected type: {spec.type_name}"
+        )
+    text = item.get(B64_KEY)
+    if len(item) != 1 or not isinstance(text, str):
+        raise invalid_argument(f"JSON Value: {brief(item)} not formatted correctly for base64 data")
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError) as error:
+        where = f"input '{name}'" if name else "a string input"
+        position = ",".join(map(str, index))
+        raise invalid_argument(
+            f"Unable to base64 decode {where} at index [{position}]: {error}"
+        ) from None
 
 
 def _check_input(name: str, array: np.ndarray, spec: TensorSpec) -> None:
@@ -346,7 +419,7 @@ def _row_inputs(doc: Mapping, specs: Mapping[str, TensorSpec], strict: bool) -> 
             )
         for name in names:
             try:
-                array = to_array(item[name], specs[name], strict=strict)
+                array = to_array(item[name], specs[name], strict=strict, name=name)
             except RestError as error:
                 raise invalid_argument(
                     f"Failed to process element: {index} key: {name} of 'instances' list. "
@@ -376,7 +449,7 @@ def _columnar_inputs(doc: Mapping, specs: Mapping[str, TensorSpec], strict: bool
             unknown = sorted(set(inputs) - set(specs))
             hint = f" (got unknown input(s): {', '.join(unknown)})" if unknown else ""
             raise invalid_argument(f"Missing named input: {name} in 'inputs' object.{hint}")
-        arrays[name] = to_array(inputs[name], specs[name], strict=strict)
+        arrays[name] = to_array(inputs[name], specs[name], strict=strict, name=name)
     return arrays
 
 

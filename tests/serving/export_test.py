@@ -101,7 +101,7 @@ def test_next_version_and_config_lists_every_model(tmp_path):
 def test_failed_export_leaves_nothing(tmp_path, keras_model, monkeypatch):
     import ave_tf.export as export
 
-    def broken(model, path):
+    def broken(model, path, jit_compile):
         (path / "partial").write_text("x")
         raise RuntimeError("disk full")
 
