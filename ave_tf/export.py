@@ -26,6 +26,7 @@ import os
 import pathlib
 import shutil
 import tempfile
+from collections.abc import Callable
 
 import keras
 import tensorflow as tf
@@ -85,9 +86,7 @@ def _write_saved_model(model: keras.Model, path: pathlib.Path) -> None:
         name=SIGNATURE_NAME, fn=serving_function(model), input_signature=serving_inputs()
     )
     archive.write_out(str(path), verbose=False)
-    assets = path / "assets"
-    assets.mkdir(exist_ok=True)
-    (assets / CLASS_NAMES_ASSET).write_text("\n".join(ave.CLASS_NAMES) + "\n")
+    write_class_names_asset(path)
 
 
 def models_config_text(
@@ -150,8 +149,7 @@ def export_saved_model(
         ValueError: `name` is not a plain directory name, or the model lacks an input/output.
         OSError: `export_dir` cannot be written (nothing is left behind).
     """
-    if not name or name.startswith(".") or "/" in name or os.sep in name or name.isdigit():
-        raise ValueError(f"model name must be a plain, non-numeric directory name; got {name!r}")
+    check_model_name(name)
     input_names = set(model.input) if isinstance(model.input, dict) else set()
     if input_names != {"audio", "visual"}:
         raise ValueError(
@@ -162,11 +160,45 @@ def export_saved_model(
         raise ValueError(
             f"model outputs must be a dict with 'segment_probabilities'; got {output_names}"
         )
+    return publish_version(
+        export_dir, name, lambda path: _write_saved_model(model, path), config_base_path
+    )
+
+
+def check_model_name(name: str) -> None:
+    """Raises ValueError unless ``name`` is a plain, non-numeric directory name."""
+    if not name or name.startswith(".") or "/" in name or os.sep in name or name.isdigit():
+        raise ValueError(f"model name must be a plain, non-numeric directory name; got {name!r}")
+
+
+def write_class_names_asset(path: pathlib.Path) -> None:
+    """Writes the 29 class names as ``assets/class_names.txt`` of the SavedModel at ``path``."""
+    assets = path / "assets"
+    assets.mkdir(exist_ok=True)
+    (assets / CLASS_NAMES_ASSET).write_text("\n".join(ave.CLASS_NAMES) + "\n")
+
+
+def publish_version(
+    export_dir: str | os.PathLike,
+    name: str,
+    write: Callable[[pathlib.Path], None],
+    config_base_path: str = DEFAULT_CONFIG_BASE_PATH,
+) -> pathlib.Path:
+    """Writes a new version of model ``name`` atomically and lists it in ``models.config``.
+
+    ``write(staging)`` writes the SavedModel into a hidden temporary directory beside its
+    final place, which is then renamed to ``<export_dir>/<name>/<next integer version>``;
+    on any failure the temporary directory is removed and nothing else changes.
+
+    Returns:
+        The path of the new version directory.
+    """
+    check_model_name(name)
     model_dir = pathlib.Path(export_dir) / name
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{name}-export-", dir=model_dir))
     try:
-        _write_saved_model(model, staging)
+        write(staging)
         os.chmod(staging, 0o755)  # mkdtemp makes it owner-only; servers may run as others
         while True:
             target = model_dir / str(_next_version(model_dir))

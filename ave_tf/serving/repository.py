@@ -52,7 +52,10 @@ class LoadedVersion:
     def predict(self, signature: str, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Runs `signature` on named input arrays; returns named output arrays."""
         function = self.signatures[signature]
-        outputs = function(**{name: tf.constant(value) for name, value in arrays.items()})
+        try:
+            outputs = function(**{name: tf.constant(value) for name, value in arrays.items()})
+        except tf.errors.InvalidArgumentError as error:  # an in-graph check refused an input
+            raise invalid_argument(predictors.graph_error_message(error)) from None
         return {name: tensor.numpy() for name, tensor in outputs.items()}
 
 
@@ -77,7 +80,9 @@ def load_version(path: str | os.PathLike, version: int) -> LoadedVersion:
     proto.ParseFromString((path / "saved_model.pb").read_bytes())
     signature_defs = dict(proto.meta_graphs[0].signature_def)
     loaded = predictors.load_saved_model(path)
-    predictors.serving_signature(loaded, path)
+    predictors.serving_signature(
+        loaded, path, (predictors.SIGNATURE_INPUTS, predictors.VIDEO_SIGNATURE_INPUTS)
+    )
     signatures = dict(loaded.signatures)
     # Keep `loaded` alive: the signatures' variables belong to it.
     signatures["__loaded__"] = loaded
