@@ -14,6 +14,8 @@ Unlike TF Serving, non-finite input values (NaN, Infinity) are refused with a 40
 answer to them is meaningless, and refusing them says so at the door.
 """
 
+import base64
+import binascii
 import dataclasses
 import json
 from collections.abc import Mapping
@@ -147,6 +149,51 @@ def _check_leaves(value, shape, level, spec: TensorSpec) -> None:
         _check_leaves(item, shape, level + 1, spec)
 
 
+def string_array(value, spec: TensorSpec) -> np.ndarray:
+    """A JSON value for a string (DT_STRING) input as an object array of bytes, read as TF
+    Serving reads it: every leaf is a JSON string (its UTF-8 bytes) or a binary value
+    ``{"b64": "<base64>"}`` (decoded; TF Serving does this for any string input, whatever its
+    name). A malformed or undecodable b64 value is a 400 in TF Serving's words."""
+    shape = _dense_shape(value)
+    leaves = []
+
+    def walk(item, level):
+        if isinstance(item, list):
+            if level >= len(shape) or len(item) != shape[level]:
+                raise invalid_argument(
+                    f"JSON Value: {brief(item)} is not a dense tensor of the shape "
+                    f"[{','.join(map(str, shape))}] its first elements give"
+                )
+            for element in item:
+                walk(element, level + 1)
+        elif level != len(shape):
+            raise invalid_argument(
+                f"JSON Value: {brief(item)} found at incorrect level: {level + 1} "
+                f"in the JSON DOM. Expected at level: {len(shape)}"
+            )
+        elif isinstance(item, str):
+            leaves.append(item.encode("utf-8"))
+        elif isinstance(item, dict):
+            if set(item) != {"b64"} or not isinstance(item["b64"], str):
+                raise invalid_argument(
+                    f"JSON Value: {brief(item)} not formatted correctly for base64 data"
+                )
+            try:
+                leaves.append(base64.b64decode(item["b64"], validate=True))
+            except (binascii.Error, ValueError):
+                raise invalid_argument("Unable to base64 decode") from None
+        else:
+            raise invalid_argument(
+                f"JSON Value: {brief(item)} Type: {_json_type(item)} "
+                f"is not of expected type: {spec.type_name}"
+            )
+
+    walk(value, 0)
+    array = np.empty(len(leaves), dtype=object)
+    array[:] = leaves
+    return array.reshape(shape)
+
+
 def to_array(value, spec: TensorSpec, *, strict: bool = False) -> np.ndarray:
     """A JSON value (nested lists of numbers) as a dense array of `spec.dtype`.
 
@@ -155,6 +202,8 @@ def to_array(value, spec: TensorSpec, *, strict: bool = False) -> np.ndarray:
     mixed with numbers are only caught in strict mode (callers turn it on when the raw body
     contains `true`/`false`).
     """
+    if spec.dtype.kind in "OS":
+        return string_array(value, spec)
     if strict:
         _check_leaves(value, _dense_shape(value), 0, spec)
     try:
@@ -264,7 +313,12 @@ def _columnar_inputs(doc: Mapping, specs: Mapping[str, TensorSpec], strict: bool
             unknown = sorted(set(inputs) - set(specs))
             hint = f" (got unknown input(s): {', '.join(unknown)})" if unknown else ""
             raise invalid_argument(f"Missing named input: {name} in 'inputs' object.{hint}")
-        arrays[name] = to_array(inputs[name], specs[name], strict=strict)
+        try:
+            arrays[name] = to_array(inputs[name], specs[name], strict=strict)
+        except RestError as error:
+            if specs[name].dtype.kind not in "OS":
+                raise
+            raise invalid_argument(f"Input '{name}': {error.message}") from None
     return arrays
 
 
