@@ -40,7 +40,7 @@ VIDEO_MODEL_NAME = "psp_video"
 
 def define_flags() -> None:
     """Defines this command's flags (only when run as a program: importing defines none)."""
-    from ave_tf import export, extract
+    from ave_tf import extract
 
     flags.DEFINE_string(
         "model", None, "The trained PSP model: a .keras file, a SavedModel or an export root."
@@ -49,8 +49,9 @@ def define_flags() -> None:
     flags.DEFINE_string("name", VIDEO_MODEL_NAME, "The model's name (its folder under it).")
     flags.DEFINE_string(
         "config_base_path",
-        export.DEFAULT_CONFIG_BASE_PATH,
-        "Where models.config says the models live (the server's view of --export_dir).",
+        None,
+        "Where models.config says the models live, the server's view of --export_dir "
+        "(default /models, where the README's docker command mounts it).",
     )
     extract.define_weight_flags()  # --vggish_checkpoint, --vgg19_weights
 

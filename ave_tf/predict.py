@@ -154,8 +154,8 @@ def main(argv):
     if bool(FLAGS.server) == bool(FLAGS.local):
         raise UsageError("give exactly one of --server URL or --local MODEL")
     try:
-        if FLAGS.local:
-            clips = takes_clips(signature_inputs(FLAGS.local))
+        if FLAGS.local:  # (the model is looked at first only for a --video)
+            clips = FLAGS.video is not None and takes_clips(signature_inputs(FLAGS.local))
         else:
             from ave_tf.serving import clip_client
 
@@ -174,8 +174,10 @@ def main(argv):
     except (ServingError, ValueError) as error:
         raise UsageError(str(error)) from None
     if clips:
-        if argv[1:] or FLAGS.tfds or not FLAGS.video:
-            raise UsageError(f"model {FLAGS.local or FLAGS.model} takes a video: give --video FILE")
+        if argv[1:] or FLAGS.tfds:
+            raise UsageError(
+                f"model {FLAGS.local or FLAGS.model} takes a video: give --video FILE alone"
+            )
         import pathlib
 
         inputs, video_ids = clip_request(FLAGS.video), [pathlib.Path(FLAGS.video).stem]
