@@ -31,6 +31,8 @@ from ave_tf.serving import rest_api
 from ave_tf.serving.client import Prediction, ServingClient, ServingError
 
 FLAGS = flags.FLAGS
+DEFAULT_TIMEOUT = 60.0
+VIDEO_TIMEOUT = 900.0
 
 
 def define_flags() -> None:
@@ -47,7 +49,12 @@ def define_flags() -> None:
     flags.DEFINE_enum("request_format", "columnar", list(rest_api.FORMATS), "REST body format.")
     flags.DEFINE_bool("gzip", False, "gzip-compress request bodies.")
     flags.DEFINE_integer("batch_size", 16, "Videos per request.", lower_bound=1)
-    flags.DEFINE_float("timeout", 60.0, "Seconds per HTTP attempt.")
+    flags.DEFINE_float(
+        "timeout",
+        None,
+        f"Seconds per HTTP attempt (default {DEFAULT_TIMEOUT:g}; {VIDEO_TIMEOUT:g} for a --video "
+        "sent to a video-in model, which runs VGG19 on 160 frames per video).",
+    )
     flags.DEFINE_string("json_output", None, "Write the predictions as JSON to this file.")
     from ave_tf.extraction import clip_encoding  # (imports TensorFlow)
 
@@ -166,11 +173,13 @@ def main(argv):
                 label=FLAGS.label,
                 request_format=FLAGS.request_format,
                 compress=FLAGS.gzip,
-                timeout=FLAGS.timeout,
+                timeout=FLAGS.timeout or DEFAULT_TIMEOUT,
             )
             clips = FLAGS.video is not None and takes_clips(
                 clip_client.signature_input_names(client.metadata())
             )
+            if clips:  # minutes of CPU per video; a retry would only start it again
+                client.timeout, client.retries = FLAGS.timeout or VIDEO_TIMEOUT, 0
     except (ServingError, ValueError) as error:
         raise UsageError(str(error)) from None
     if clips:

@@ -54,7 +54,7 @@ def encode_frames(
 
     Args:
         frames: the images.
-        image_format: ``"jpeg"`` (lossy, small) or ``"png"`` (lossless, ~5x larger).
+        image_format: ``"jpeg"`` (lossy, small) or ``"png"`` (lossless, larger).
         quality: JPEG quality, 1..100 (4:4:4: no chroma subsampling).
     """
     import tensorflow as tf
