@@ -40,9 +40,9 @@ list every model under `export_dir`.
 import math
 import os
 import pathlib
-import re
 import shutil
 import tempfile
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -95,8 +95,8 @@ def decode_features(values: tf.Tensor, name: str) -> tf.Tensor:
     """(batch,) strings of raw little-endian float32 -> `name` features (batch, *shape).
 
     Raises (when run) InvalidArgumentError naming ``<name>_bytes`` when a value is not exactly
-    `feature_bytes(name)` long or holds a NaN or infinity (`runtime_error_message` turns its
-    text into one line).
+    `feature_bytes(name)` long or holds a NaN or infinity (`predictors.graph_error_message`
+    turns its text into one line).
     """
     input_name = name + BYTES_SUFFIX
     shape = FEATURE_SHAPES[name]
@@ -121,32 +121,6 @@ def decode_features(values: tf.Tensor, name: str) -> tf.Tensor:
 
 
 _SUMMARIZE = 8
-_ASSERTION = "assertion failed: "
-_CHECK_NUMERICS = " : Tensor had "
-_FUNCTION_NODE = re.compile(r"^(\{\{function_node [^}]*\}\}\s*)+")
-
-
-def runtime_error_message(message: str) -> str:
-    """One line from the text of an InvalidArgumentError a signature raised while running.
-
-    The checks of `decode_features` arrive wrapped in TensorFlow's report ("Graph execution
-    error: ... assertion failed: [<message>] [<lengths>] [bytes] ..."); this returns
-    "<message> <lengths> bytes", or the first meaningful line of any other error.
-    """
-    for line in message.splitlines():
-        line = _FUNCTION_NODE.sub("", line.strip())
-        if _ASSERTION in line:
-            parts = line.split(_ASSERTION, 1)[1].strip().removeprefix("[").removesuffix("]")
-            return " ".join(part.replace("\\'", "'") for part in parts.split("] ["))
-        if _CHECK_NUMERICS in line:
-            return line.split(_CHECK_NUMERICS, 1)[0]
-    lines = [
-        line.strip()
-        for line in message.splitlines()
-        if line.strip()
-        and not line.startswith(("Graph execution error", "Detected at node", "<stack"))
-    ]
-    return lines[0] if lines else message.strip()
 
 
 def serving_function(model: keras.Model, jit_compile: bool = False):
@@ -202,9 +176,7 @@ def _write_saved_model(model: keras.Model, path: pathlib.Path, jit_compile: bool
     archive.write_out(str(path), verbose=False)
     if jit_compile:
         _write_warmup_requests(path)
-    assets = path / "assets"
-    assets.mkdir(exist_ok=True)
-    (assets / CLASS_NAMES_ASSET).write_text("\n".join(ave.CLASS_NAMES) + "\n")
+    write_class_names_asset(path)
 
 
 WARMUP_REQUESTS = pathlib.Path("assets.extra", "tf_serving_warmup_requests")
@@ -322,8 +294,7 @@ def export_saved_model(
         ValueError: `name` is not a plain directory name, or the model lacks an input/output.
         OSError: `export_dir` cannot be written (nothing is left behind).
     """
-    if not name or name.startswith(".") or "/" in name or os.sep in name or name.isdigit():
-        raise ValueError(f"model name must be a plain, non-numeric directory name; got {name!r}")
+    check_model_name(name)
     input_names = set(model.input) if isinstance(model.input, dict) else set()
     if input_names != {"audio", "visual"}:
         raise ValueError(
@@ -334,11 +305,48 @@ def export_saved_model(
         raise ValueError(
             f"model outputs must be a dict with 'segment_probabilities'; got {output_names}"
         )
+    return publish_version(
+        export_dir,
+        name,
+        lambda path: _write_saved_model(model, path, jit_compile),
+        config_base_path,
+    )
+
+
+def check_model_name(name: str) -> None:
+    """Raises ValueError unless ``name`` is a plain, non-numeric directory name."""
+    if not name or name.startswith(".") or "/" in name or os.sep in name or name.isdigit():
+        raise ValueError(f"model name must be a plain, non-numeric directory name; got {name!r}")
+
+
+def write_class_names_asset(path: pathlib.Path) -> None:
+    """Writes the 29 class names as ``assets/class_names.txt`` of the SavedModel at ``path``."""
+    assets = path / "assets"
+    assets.mkdir(exist_ok=True)
+    (assets / CLASS_NAMES_ASSET).write_text("\n".join(ave.CLASS_NAMES) + "\n")
+
+
+def publish_version(
+    export_dir: str | os.PathLike,
+    name: str,
+    write: Callable[[pathlib.Path], None],
+    config_base_path: str = DEFAULT_CONFIG_BASE_PATH,
+) -> pathlib.Path:
+    """Writes a new version of model ``name`` atomically and lists it in ``models.config``.
+
+    ``write(staging)`` writes the SavedModel into a hidden temporary directory beside its
+    final place, which is then renamed to ``<export_dir>/<name>/<next integer version>``;
+    on any failure the temporary directory is removed and nothing else changes.
+
+    Returns:
+        The path of the new version directory.
+    """
+    check_model_name(name)
     model_dir = pathlib.Path(export_dir) / name
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{name}-export-", dir=model_dir))
     try:
-        _write_saved_model(model, staging, jit_compile)
+        write(staging)
         os.chmod(staging, 0o755)  # mkdtemp makes it owner-only; servers may run as others
         while True:
             target = model_dir / str(_next_version(model_dir))

@@ -30,8 +30,8 @@ VIDEO_SUFFIXES = frozenset(
 )
 
 
-def define_model_flags() -> None:
-    """Flags for the two weight files and the clip span (also used by ``ave_tf.predict``)."""
+def define_weight_flags() -> None:
+    """Flags for the two weight files (also used by ``ave_tf.export_video``)."""
     flags.DEFINE_string(
         "vggish_checkpoint", None, "The official VGGish checkpoint, vggish_model.ckpt."
     )
@@ -41,6 +41,11 @@ def define_model_flags() -> None:
         "Keras' VGG19 weights file (vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 or the "
         "one with the classifier), or 'imagenet' to let Keras download it.",
     )
+
+
+def define_model_flags() -> None:
+    """Flags for the two weight files and the clip span (also used by ``ave_tf.predict``)."""
+    define_weight_flags()
     flags.DEFINE_float(
         "start_seconds", 0.0, "Start of the 10 s span of each video.", lower_bound=0.0
     )

@@ -11,7 +11,13 @@ FILE is an `.npz` or `.h5` features file (`ave_tf.videos`: `audio` (N, 10, 128) 
 strings). `--tfds tfds_ave/<config>:<split>` reads a split of the project's TFDS dataset
 instead; `--video clip.mp4 --vggish_checkpoint=CKPT --vgg19_weights=H5` extracts one video's
 features in-process (`ave_tf.extract`). `--local` takes a `.keras` file, a SavedModel folder or
-a versioned export root (`ave_tf.predictors`). `--json_output` writes every video's classes,
+a versioned export root (`ave_tf.predictors`).
+
+With `--video` and a video-in model (`ave_tf.export_video`, e.g. `--server URL --model
+psp_video` or `--local saved_models/psp_video`), no weights are needed here: the clip is decoded
+and sampled here (`ave_tf.extraction.decode`), its 160 frames JPEG-encoded (`--frame_format`)
+and its audio sent as 16 kHz int16 PCM (`ave_tf.extraction.clip_encoding`), b64 over REST, and
+the model extracts the features itself. `--json_output` writes every video's classes,
 events and video category as JSON. Bad input (file, split, model, a server's error answer): one
 `error:` line, exit 2.
 """
@@ -27,6 +33,8 @@ from ave_tf.serving import rest_api
 from ave_tf.serving.client import Prediction, ServingClient, ServingError, check_inputs
 
 FLAGS = flags.FLAGS
+DEFAULT_TIMEOUT = 60.0
+VIDEO_TIMEOUT = 900.0
 
 
 def define_flags() -> None:
@@ -52,9 +60,35 @@ def define_flags() -> None:
         "than JSON numbers and much faster to encode; needs a model exported with it).",
     )
     flags.DEFINE_integer("batch_size", 16, "Videos per request.", lower_bound=1)
-    flags.DEFINE_float("timeout", 60.0, "Seconds per HTTP attempt or gRPC call.")
+    flags.DEFINE_float(
+        "timeout",
+        None,
+        f"Seconds per HTTP attempt or gRPC call (default {DEFAULT_TIMEOUT:g}; "
+        f"{VIDEO_TIMEOUT:g} for a --video sent to a video-in model, which runs VGG19 on 160 "
+        "frames per video).",
+    )
     flags.DEFINE_string("json_output", None, "Write the predictions as JSON to this file.")
-    flags.DEFINE_string("video", None, "Predict a video file (features extracted in-process).")
+    from ave_tf.extraction import clip_encoding  # (imports TensorFlow)
+
+    flags.DEFINE_string(
+        "video",
+        None,
+        "Predict a video file: sent as frames + audio to a video-in model, else its features "
+        "are extracted in-process (--vggish_checkpoint, --vgg19_weights).",
+    )
+    flags.DEFINE_enum(
+        "frame_format",
+        "jpeg",
+        list(clip_encoding.IMAGE_FORMATS),
+        "How --video frames travel to a video-in model: jpeg (small) or png (lossless).",
+    )
+    flags.DEFINE_integer(
+        "jpeg_quality",
+        clip_encoding.DEFAULT_JPEG_QUALITY,
+        "JPEG quality of --video frames sent to a video-in model.",
+        lower_bound=1,
+        upper_bound=100,
+    )
     from ave_tf import extract
 
     extract.define_model_flags()  # --vggish_checkpoint, --vgg19_weights, --start_seconds, ...
@@ -101,30 +135,52 @@ def read_videos(files: list[str], tfds_spec: str | None, data_dir: str | None, v
     return videos.read_features_file(files[0])
 
 
-def main(argv):
-    from ave_tf.predictors import load_predictor, predict_in_batches
+def clip_request(path: str) -> dict:
+    """The video-in model's inputs for the ``--video`` file (decoded and encoded here)."""
+    import pathlib
 
-    if [bool(FLAGS.server), bool(FLAGS.grpc), bool(FLAGS.local)].count(True) != 1:
-        raise UsageError("give exactly one of --server URL, --grpc HOST:PORT or --local MODEL")
-    videos = read_videos(argv[1:], FLAGS.tfds, FLAGS.data_dir, FLAGS.video)
-    if FLAGS.local:
-        predict = load_predictor(FLAGS.local)
-    elif FLAGS.grpc:
-        from ave_tf.serving.grpc_client import GrpcClient  # TensorFlow: after the checks
+    from ave_tf.extraction import clip_encoding, decode
 
-        try:
-            grpc_client = GrpcClient(
-                FLAGS.grpc, FLAGS.model, FLAGS.version, FLAGS.label, timeout=FLAGS.timeout
-            )
-        except ValueError as error:
-            raise UsageError(f"--grpc: {error}") from None
+    if not pathlib.Path(path).is_file():
+        raise UsageError(f"--video {path}: no such file")
+    clip = decode.read_clip(path, FLAGS.start_seconds, FLAGS.silent_audio)
+    try:
+        return clip_encoding.clip_inputs([clip], FLAGS.frame_format, FLAGS.jpeg_quality)
+    except UsageError as error:  # too little audio
+        raise decode.ClipError(path, str(error)) from None
 
-        def predict(inputs):
+
+def takes_clips(input_names) -> bool:
+    """Whether a signature with these inputs is the video-in model's."""
+    from ave_tf.predictors import VIDEO_SIGNATURE_INPUTS
+
+    return sorted(input_names) == sorted(VIDEO_SIGNATURE_INPUTS)
+
+
+def server_predictor(client, clips: bool):
+    """``inputs -> outputs`` through a `ServingClient` (REST: features as JSON numbers or b64
+    float32 with `binary`, a video-in model's frames and waveform as b64 values) or a
+    `GrpcClient` (binary TensorProtos; frames and waveform as string tensors)."""
+    from ave_tf.serving import clip_client
+
+    if not isinstance(client, ServingClient):  # gRPC
+        if clips:
+            return client.predict_outputs
+
+        def predict_features(inputs):
             audio, visual = check_inputs(inputs["audio"], inputs["visual"])
-            return grpc_client.predict_outputs({"audio": audio, "visual": visual})
+            return client.predict_outputs({"audio": audio, "visual": visual})
 
-    else:
-        client = ServingClient(
+        return predict_features
+    if clips:
+        return lambda inputs: clip_client.predict_rest(client, inputs)
+    return lambda inputs: client.predict_outputs(inputs["audio"], inputs["visual"])
+
+
+def server_client():
+    """The `ServingClient` (``--server``) or `GrpcClient` (``--grpc``) the flags ask for."""
+    if FLAGS.server:
+        return ServingClient(
             FLAGS.server,
             FLAGS.model,
             version=FLAGS.version,
@@ -132,18 +188,57 @@ def main(argv):
             request_format=FLAGS.request_format,
             compress=FLAGS.gzip,
             binary=FLAGS.binary,
-            timeout=FLAGS.timeout,
+            timeout=FLAGS.timeout or DEFAULT_TIMEOUT,
         )
-
-        def predict(inputs):
-            return client.predict_outputs(inputs["audio"], inputs["visual"])
+    from ave_tf.serving.grpc_client import GrpcClient  # TensorFlow: after the checks
 
     try:
-        outputs = predict_in_batches(predict, videos.inputs, FLAGS.batch_size)
+        return GrpcClient(
+            FLAGS.grpc, FLAGS.model, FLAGS.version, FLAGS.label, FLAGS.timeout or DEFAULT_TIMEOUT
+        )
+    except ValueError as error:
+        raise UsageError(f"--grpc: {error}") from None
+
+
+def main(argv):
+    from ave_tf.predictors import load_predictor, predict_in_batches, signature_inputs
+
+    if [bool(FLAGS.server), bool(FLAGS.grpc), bool(FLAGS.local)].count(True) != 1:
+        raise UsageError("give exactly one of --server URL, --grpc HOST:PORT or --local MODEL")
+    try:
+        if FLAGS.local:  # (the model is looked at first only for a --video)
+            clips = FLAGS.video is not None and takes_clips(signature_inputs(FLAGS.local))
+        else:
+            from ave_tf.serving import clip_client
+
+            client = server_client()
+            clips = FLAGS.video is not None and takes_clips(
+                clip_client.signature_input_names(client.metadata())
+            )
+            if clips:  # minutes of CPU per video; a retry would only start it again
+                client.timeout = FLAGS.timeout or VIDEO_TIMEOUT
+                if isinstance(client, ServingClient):
+                    client.retries = 0
+    except (ServingError, ValueError) as error:
+        raise UsageError(str(error)) from None
+    if clips:
+        if argv[1:] or FLAGS.tfds:
+            raise UsageError(
+                f"model {FLAGS.local or FLAGS.model} takes a video: give --video FILE alone"
+            )
+        import pathlib
+
+        inputs, video_ids = clip_request(FLAGS.video), [pathlib.Path(FLAGS.video).stem]
+    else:
+        videos = read_videos(argv[1:], FLAGS.tfds, FLAGS.data_dir, FLAGS.video)
+        inputs, video_ids = videos.inputs, list(videos.video_ids)
+    predict = load_predictor(FLAGS.local) if FLAGS.local else server_predictor(client, clips)
+    try:
+        outputs = predict_in_batches(predict, inputs, FLAGS.batch_size)
         prediction = Prediction.from_outputs(outputs)
     except (ServingError, ValueError) as error:  # the server's answer, or one without outputs
         raise UsageError(str(error)) from None
-    reports = video_reports(list(videos.video_ids), prediction)
+    reports = video_reports(video_ids, prediction)
     for report in reports:
         print(f"{report['video_id']} ({report['video_class_name']}):")
         for line in report["timeline"].splitlines():

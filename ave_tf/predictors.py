@@ -14,6 +14,7 @@ checked (shape, finite values) before the model sees them.
 """
 
 import pathlib
+import re
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -22,6 +23,8 @@ from ave_tf.errors import UsageError
 
 KERAS_SUFFIX = ".keras"
 SIGNATURE_INPUTS = ("audio", "visual")
+VIDEO_SIGNATURE_INPUTS = ("frames", "waveform")
+"""The inputs of the video-in model's signature (``ave_tf.export_video``)."""
 SIGNATURE_OUTPUT = "segment_probabilities"
 
 Predictor = Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
@@ -91,18 +94,20 @@ def load_saved_model(path):
         raise ModelSourceError(f"SavedModel {path}: cannot load it: {first_line}") from None
 
 
-def serving_signature(loaded, path):
-    """The ``serving_default`` function of a loaded SavedModel, checked to take ``audio`` and
-    ``visual`` and to output ``segment_probabilities``."""
+def serving_signature(loaded, path, accepted=(SIGNATURE_INPUTS,)):
+    """The ``serving_default`` function of a loaded SavedModel, checked to take one of the
+    ``accepted`` input sets (default: ``audio`` and ``visual``) and to output
+    ``segment_probabilities``."""
     from ave_tf.export import SIGNATURE_NAME
 
     signature = loaded.signatures.get(SIGNATURE_NAME)
     if signature is None:
         raise ModelSourceError(f"SavedModel {path} has no {SIGNATURE_NAME!r} signature")
     inputs = sorted(signature.structured_input_signature[1])
-    if inputs != sorted(SIGNATURE_INPUTS):
+    if inputs not in [sorted(names) for names in accepted]:
+        expected = " or ".join(str(list(names)) for names in accepted)
         raise ModelSourceError(
-            f"SavedModel {path}: {SIGNATURE_NAME} takes {inputs}; expected {list(SIGNATURE_INPUTS)}"
+            f"SavedModel {path}: {SIGNATURE_NAME} takes {inputs}; expected {expected}"
         )
     if SIGNATURE_OUTPUT not in signature.structured_outputs:
         raise ModelSourceError(
@@ -112,8 +117,61 @@ def serving_signature(loaded, path):
     return signature
 
 
+_ASSERTION = "assertion failed: "
+_CHECK_NUMERICS = " : Tensor had "
+_FUNCTION_NODE = re.compile(r"^(\{\{function_node [^}]*\}\}\s*)+")
+_FRAME = ("Graph execution error", "Detected at node", "<stack traces unavailable>", "[[")
+
+
+def graph_error_message(error) -> str:
+    """One line for a failed graph op (a ``tf.errors.OpError``) without TensorFlow's frame.
+
+    The signatures' own checks (``tf.debugging.assert_*``, ``check_numerics``) name the input
+    already: ``"assertion failed: [<message>] [<lengths>] [bytes]"`` becomes ``"<message>
+    <lengths> bytes"``. Any other op's words are followed by its node name, which names the step:
+    e.g. ``... (node decode_frames/DecodeImage)``.
+    """
+    for line in error.message.splitlines():
+        line = _FUNCTION_NODE.sub("", line.strip())
+        if _ASSERTION in line:
+            parts = line.split(_ASSERTION, 1)[1].strip().removeprefix("[").removesuffix("]")
+            return " ".join(part.replace("\\'", "'") for part in parts.split("] ["))
+        if _CHECK_NUMERICS in line:
+            return line.split(_CHECK_NUMERICS, 1)[0]
+    node = re.search(r"\{\{node ([^}]+)\}\}", error.message)
+    words = [
+        line.strip()
+        for line in error.message.splitlines()
+        if line.strip() and not line.strip().startswith(_FRAME)
+    ]
+    text = " ".join(words) or type(error).__name__
+    return f"{text} (node {node.group(1)})" if node else text
+
+
+def signature_inputs(path) -> tuple[str, ...]:
+    """The sorted input names of the ``serving_default`` of the model at ``path``, read from the
+    SavedModel's graph file without loading it (a ``.keras`` model: ``audio``, ``visual``)."""
+    path = resolve_model_path(path)
+    if path.suffix == KERAS_SUFFIX:
+        return tuple(sorted(SIGNATURE_INPUTS))
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    from ave_tf.export import SIGNATURE_NAME
+
+    proto = saved_model_pb2.SavedModel()
+    try:
+        proto.ParseFromString((path / "saved_model.pb").read_bytes())
+        signature_def = proto.meta_graphs[0].signature_def[SIGNATURE_NAME]
+    except (OSError, IndexError, KeyError, ValueError) as error:
+        raise ModelSourceError(f"SavedModel {path}: cannot read its signature: {error}") from None
+    return tuple(sorted(signature_def.inputs))
+
+
 def load_predictor(path) -> Predictor:
-    """A function ``{"audio", "visual"} -> serving outputs`` for the model at ``path``."""
+    """A function ``inputs -> serving outputs`` for the model at ``path``: a features model
+    takes ``{"audio", "visual"}`` arrays, the video-in model (``ave_tf.export_video``)
+    ``{"frames", "waveform"}`` byte-string arrays; an input its graph refuses is a
+    ``UsageError`` naming it."""
     path = resolve_model_path(path)  # before TensorFlow loads: a wrong path fails fast
     import tensorflow as tf
 
@@ -124,7 +182,9 @@ def load_predictor(path) -> Predictor:
         serve = tf.function(serving_function(load_keras_model(path)), serving_inputs())
     else:
         loaded = load_saved_model(path)
-        signature = serving_signature(loaded, path)
+        signature = serving_signature(loaded, path, (SIGNATURE_INPUTS, VIDEO_SIGNATURE_INPUTS))
+        if sorted(signature.structured_input_signature[1]) == sorted(VIDEO_SIGNATURE_INPUTS):
+            return _video_predictor(signature, loaded)
 
         def serve(audio, visual, _loaded=loaded):  # _loaded keeps the variables alive
             return signature(audio=audio, visual=visual)
@@ -137,6 +197,20 @@ def load_predictor(path) -> Predictor:
     return predict
 
 
+def _video_predictor(signature, loaded) -> Predictor:
+    import tensorflow as tf
+
+    def predict(inputs: Mapping[str, np.ndarray], _loaded=loaded) -> dict[str, np.ndarray]:
+        arrays = {name: tf.constant(inputs[name]) for name in VIDEO_SIGNATURE_INPUTS}
+        try:
+            outputs = signature(**arrays)
+        except tf.errors.InvalidArgumentError as error:
+            raise UsageError(graph_error_message(error)) from None
+        return {name: value.numpy() for name, value in outputs.items()}
+
+    return predict
+
+
 def predict_in_batches(
     predict: Predictor, inputs: Mapping[str, np.ndarray], batch_size: int
 ) -> dict[str, np.ndarray]:
@@ -144,7 +218,7 @@ def predict_in_batches(
     outputs concatenated along the batch axis."""
     if batch_size < 1:
         raise UsageError(f"batch_size must be >= 1; got {batch_size}")
-    count = len(inputs["audio"])
+    count = len(next(iter(inputs.values())))
     parts = [
         predict({name: value[start : start + batch_size] for name, value in inputs.items()})
         for start in range(0, max(count, 1), batch_size)  # no videos: predict refuses them

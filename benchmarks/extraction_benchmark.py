@@ -12,6 +12,12 @@ one traced, scaled to the 160 distinct frames of a 25 fps video).
 Random weights (speed does not depend on their values). Prints, and writes to BENCHMARKS.md
 ("Extraction" section): seconds per video, videos/s, peak RSS after each stage, VGG19 GFLOP
 per video from the layer shapes and the fraction of the measured dense-matmul rate it reaches.
+
+``--parts=video`` instead times the video-in SavedModel (``ave_tf.export_video``: the real
+VGGish and VGG19 architectures and a PSP model, random weights) on the same clip, one video per
+call: its ``serving_default`` on the JPEG frames and PCM that ``predict --video`` sends (median
+of ``--video_repeats`` calls after one warm-up), and its FLOPs per video from the layer shapes;
+written to the "Video-in model" section.
 """
 
 import os
@@ -19,19 +25,30 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import fractions  # noqa: E402
+import math  # noqa: E402
 import resource  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
+import time  # noqa: E402
 
 import keras  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from benchmarks.benchmarks_md import machine, write_section  # noqa: E402
-from benchmarks.model_benchmark import matmul_gflops, median_seconds  # noqa: E402  (defines --repeats)
+from benchmarks.model_benchmark import (  # noqa: E402  (defines --repeats)
+    forward_flops_per_video,
+    matmul_gflops,
+    median_seconds,
+)
 
 flags.DEFINE_integer("width", 480, "Frame width of the benchmark clip (YouTube 360p: 480).")
 flags.DEFINE_integer("height", 360, "Frame height of the benchmark clip.")
 flags.DEFINE_integer("vgg19_repeats", 1, "Timed VGG19 batches per batch size.")
+flags.DEFINE_enum("parts", "extraction", ["extraction", "video"], "What to measure.")
+flags.DEFINE_integer("video_repeats", 1, "Timed calls of the video-in model.", lower_bound=1)
+flags.DEFINE_bool(
+    "video_warmup", True, "Call the video-in model once before timing (else the first is timed)."
+)
 FLAGS = flags.FLAGS
 
 BATCH_SIZES = (16, 32, 64)
@@ -49,6 +66,101 @@ def vgg19_gflop_per_frame(model) -> float:
     return flops / 1e9
 
 
+def model_gflop(model) -> float:
+    """Multiply-adds x 2 of a functional model's convolutions and dense layers for one example
+    (from the layers' output shapes, which must be known: VGGish; pooling, activations and
+    the like not counted)."""
+    flops = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            kernel_h, kernel_w, channels_in, channels_out = layer.kernel.shape
+            height, width = layer.output.shape[1:3]
+            flops += 2 * height * width * kernel_h * kernel_w * channels_in * channels_out
+        elif isinstance(layer, keras.layers.Dense):
+            positions = math.prod(layer.output.shape[1:-1])
+            flops += 2 * positions * layer.kernel.shape[0] * layer.kernel.shape[1]
+    return flops / 1e9
+
+
+def video_model(folder: str, clip) -> None:
+    """Exports, loads and times the video-in model; writes its section."""
+    import tensorflow as tf
+
+    from ave_tf import export, export_video
+    from ave_tf.extraction import clip_encoding, vgg19, vggish
+    from ave_tf.models import fully_supervised_model
+
+    load_before = os.getloadavg()[0]
+    audio_model, visual_model = vggish.vggish_model(), vgg19.vgg19_pool5_model(None)
+    psp = fully_supervised_model()
+    path = export_video.export_video_model(
+        (export.serving_function(psp), psp),
+        audio_model,
+        visual_model,
+        os.path.join(folder, "saved_models"),
+    )
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    inputs = clip_encoding.clip_inputs([clip])
+    request_mib = sum(len(b) for b in inputs["frames"].ravel()) / 2**20
+    frames_per_video = clip_encoding.FRAMES_PER_VIDEO
+    vgg19_gflop = vgg19_gflop_per_frame(visual_model) * frames_per_video
+    vggish_gflop = model_gflop(audio_model) * 10
+    psp_gflop = forward_flops_per_video("fully") / 1e9
+    total = vgg19_gflop + vggish_gflop + psp_gflop
+    print(f"video-in model: {total:.0f} GFLOP per video", flush=True)
+    frames, waveform = tf.constant(inputs["frames"]), tf.constant(inputs["waveform"])
+    if FLAGS.video_warmup:
+        signature(frames=frames, waveform=waveform)
+    cpu_before = time.process_time()
+    seconds = median_seconds(
+        lambda: signature(frames=frames, waveform=waveform), FLAGS.video_repeats
+    )
+    cpu_seconds = (time.process_time() - cpu_before) / FLAGS.video_repeats
+    load_after = os.getloadavg()[0]
+    timed = (
+        f"median of {FLAGS.video_repeats} calls after one warm-up"
+        if FLAGS.video_warmup
+        else f"{FLAGS.video_repeats} call(s), the first one timed (no warm-up)"
+    )
+    print(f"video-in model: {seconds:.1f} s per video ({cpu_seconds:.0f} CPU s)", flush=True)
+    body = "\n".join(
+        [
+            f"Command: `python -m benchmarks.extraction_benchmark --parts=video "
+            f"--video_repeats {FLAGS.video_repeats} --video_warmup={FLAGS.video_warmup} "
+            f"--width {FLAGS.width} "
+            f"--height {FLAGS.height}`  ",
+            f"Machine: {machine()}; 1-minute load average {load_before:.1f} before, "
+            f"{load_after:.1f} after, on {os.cpu_count()} cores (a load above the core count "
+            "means other jobs shared the cores: the time is then an upper bound).  ",
+            "The exported `psp_video` SavedModel (real VGGish and VGG19 architectures, a "
+            "PSP model, random weights; "
+            f"{size:.0f} MiB on disk), one 10 s video per call, in-process (`serving_default` "
+            f"on the {frames_per_video} JPEG frames (quality 95, {request_mib:.1f} MiB) and "
+            f"320,000 bytes of PCM that `predict --video` sends; {timed}):",
+            "",
+            "| | per video |",
+            "|---|---|",
+            f"| wall seconds on this CPU | **{seconds:.1f} s** ({1 / seconds:.3f} videos/s) |",
+            f"| CPU seconds (all threads of the process) | {cpu_seconds:.0f} s: about "
+            f"{cpu_seconds / os.cpu_count():.0f} s of wall time on {os.cpu_count()} idle cores |",
+            f"| peak RSS of the process | {_peak_rss_gib():.2f} GiB |",
+            f"| VGG19 to block5_pool, {frames_per_video} frames | {vgg19_gflop:,.0f} GFLOP |",
+            f"| VGGish, 10 examples | {vggish_gflop:.1f} GFLOP |",
+            f"| PSP, fully supervised (the model benchmark's count) | {psp_gflop:.2f} GFLOP |",
+            f"| total (convolutions and dense layers) | **{total:,.0f} GFLOP** |",
+            "",
+            f"That is {total / seconds:.0f} GFLOP/s of wall time, "
+            f"{total / cpu_seconds:.0f} GFLOP per CPU second. VGG19 is "
+            f"{vgg19_gflop / total:.1%} of the work. The graph runs all {frames_per_video} "
+            "sampled frames through VGG19 (the extractor runs each distinct frame once: the "
+            "same 160 frames for a clip of 160 or more frames), one second (16 frames) per "
+            "VGG19 call to bound memory.",
+        ]
+    )
+    write_section("Video-in model (benchmarks/extraction_benchmark.py --parts=video)", body)
+
+
 def _peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kB on Linux
 
@@ -58,6 +170,12 @@ def main(argv):
     from ave_tf.extraction import audio, decode, vgg19, vggish
     from ave_tf.testing.clips import ClipSpec, write_clip
 
+    if FLAGS.parts == "video":
+        with tempfile.TemporaryDirectory() as folder:
+            spec = ClipSpec(10, fractions.Fraction(25), 2, FLAGS.width, FLAGS.height)
+            clip = decode.read_clip(write_clip(os.path.join(folder, "clip.mp4"), spec))
+            video_model(folder, clip)
+        return 0
     load_before = os.getloadavg()[0]
     rate_before = matmul_gflops(FLAGS.repeats)
     print(f"machine: {machine()}")

@@ -38,8 +38,8 @@ NEEDED_SECONDS = NUM_SEGMENTS - 1 + EXAMPLE_SAMPLES / SAMPLE_RATE
 """9.975 s: nine whole seconds and the 0.975 s the last second's example reads."""
 
 
-def audio_examples(waveform, sample_rate: int, start_seconds: float = 0.0) -> np.ndarray:
-    """The 10 VGGish input examples of [start_seconds, start_seconds + 10) s, one per second.
+def seconds_16k(waveform, sample_rate: int, start_seconds: float = 0.0) -> list[np.ndarray]:
+    """The 10 seconds of [start_seconds, start_seconds + 10) s as the recipe hears them.
 
     Args:
         waveform: (samples,) or (samples, channels) float, values in [-1, 1].
@@ -47,7 +47,9 @@ def audio_examples(waveform, sample_rate: int, start_seconds: float = 0.0) -> np
         start_seconds: where the 10 s span starts in ``waveform``.
 
     Returns:
-        (10, 96, 64) float32 log-mel examples; example i is second i of the span.
+        10 float64 mono 16 kHz arrays, second i resampled on its own (step 1 of the module
+        docstring): 16000 samples each (the last may be shorter, never below the 15600 its
+        example reads).
 
     Raises:
         UsageError: a start before 0, a sample rate <= 0, or less than the 9.975 s of audio the
@@ -74,15 +76,34 @@ def audio_examples(waveform, sample_rate: int, start_seconds: float = 0.0) -> np
             f"the audio lasts {math.floor(available * 1000) / 1000:.3f} s from "
             f"{start_seconds:g} s on; {NUM_SEGMENTS} VGGish examples need {NEEDED_SECONDS:.3f} s"
         )
-    heard = []
+    resampled = []
     for second in seconds:
         mono = second.astype(np.float64)
         if mono.ndim == 2:
             mono = mono.mean(axis=1)
         if sample_rate != SAMPLE_RATE:
             mono = resampy.resample(mono, sample_rate, SAMPLE_RATE)
-        heard.append(mono[:EXAMPLE_SAMPLES])
-    return np.asarray(log_mel_examples(np.stack(heard)))[:, 0]
+        resampled.append(mono[:SAMPLE_RATE])
+    return resampled
+
+
+def audio_examples(waveform, sample_rate: int, start_seconds: float = 0.0) -> np.ndarray:
+    """The 10 VGGish input examples of [start_seconds, start_seconds + 10) s, one per second.
+
+    Args:
+        waveform: (samples,) or (samples, channels) float, values in [-1, 1].
+        sample_rate: samples per second of ``waveform``, Hz.
+        start_seconds: where the 10 s span starts in ``waveform``.
+
+    Returns:
+        (10, 96, 64) float32 log-mel examples; example i is second i of the span.
+
+    Raises:
+        UsageError: as `seconds_16k`.
+    """
+    seconds = seconds_16k(waveform, sample_rate, start_seconds)
+    heard = np.stack([second[:EXAMPLE_SAMPLES] for second in seconds])
+    return np.asarray(log_mel_examples(heard))[:, 0]
 
 
 def audio_features(

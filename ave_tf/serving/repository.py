@@ -18,7 +18,7 @@ from google.protobuf import json_format
 from tensorflow.core.protobuf import saved_model_pb2
 
 from ave_tf import predictors
-from ave_tf.export import runtime_error_message, saved_model_versions
+from ave_tf.export import saved_model_versions
 from ave_tf.serving.rest_api import DEFAULT_SIGNATURE, TensorSpec, invalid_argument, not_found
 
 _TYPE_NAMES = {
@@ -59,8 +59,8 @@ class LoadedVersion:
         function = self.signatures[signature]
         try:
             outputs = function(**{name: tf.constant(value) for name, value in arrays.items()})
-        except tf.errors.InvalidArgumentError as error:
-            raise invalid_argument(runtime_error_message(error.message)) from None
+        except tf.errors.InvalidArgumentError as error:  # an in-graph check refused an input
+            raise invalid_argument(predictors.graph_error_message(error)) from None
         return {name: tensor.numpy() for name, tensor in outputs.items()}
 
 
