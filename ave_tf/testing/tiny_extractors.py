@@ -20,3 +20,11 @@ def tiny_visual_model(seed: int = 0) -> keras.Model:
     model = keras.Model(inputs, dense(pooled))
     dense.set_weights([np.random.default_rng(seed).normal(size=(3, 512))])
     return model
+
+
+def tiny_feature_extractor(batch_size: int = 32):
+    """A `FeatureExtractor` of the two tiny models above (seed 0); the ``tfds_ave`` video
+    build tests name it as their ``extractor_factory``, so Beam workers can build it too."""
+    from ave_tf.extraction.extractor import FeatureExtractor
+
+    return FeatureExtractor(tiny_audio_model(), tiny_visual_model(), batch_size)
