@@ -142,51 +142,47 @@ def test_a_repeated_id_is_one_video_with_one_example_per_annotation(manual_dir):
     )
 
 
-def test_missing_videos_are_listed_before_any_work(tmp_path):
+def test_missing_and_undecodable_videos_both_ways(tmp_path):
     folder = tmp_path / "manual"
-    ids = video_fixtures.write_videos_dir(folder, 4, seed=4)
-    for video_id in (ids[0], ids[3]):
-        (folder / videos.VIDEOS_DIR / f"{video_id}.mp4").unlink()
+    ids = video_fixtures.write_videos_dir(folder, 5, seed=4)
+    folder_of = folder / videos.VIDEOS_DIR
+    missing, truncated, text = ids[0], ids[1], ids[3]
+    (folder_of / f"{missing}.mp4").unlink()
+    clips.truncate(folder_of / f"{truncated}.mp4", 0.3)
+    (folder_of / f"{text}.mp4").write_text("not a video\n")
+    config_dir = tmp_path / "data" / "tfds_ave" / "videos_bad"
+
+    # Missing files: one error listing every one, before any work.
     with pytest.raises(videos.VideosError) as error:
-        build(video_config("videos_missing"), folder, tmp_path / "data")
-    message = str(error.value)
-    assert (
-        f"no video file for 2 of the 4 annotated rows: {', '.join(sorted([ids[0], ids[3]]))}"
-        in message
-    )
-    assert "skip_missing=True" in message
-    assert not (tmp_path / "data" / "tfds_ave" / "videos_missing").exists() or not any(
-        (tmp_path / "data" / "tfds_ave" / "videos_missing").iterdir()
-    )
-    built = build(video_config("videos_skip", skip_missing=True), folder, tmp_path / "data")
-    assert sorted(built.info.metadata["skipped_videos"]) == sorted(
-        [[ids[0], "no video file"], [ids[3], "no video file"]]
-    )
-    got = [e["video_id"].decode() for split in examples(built).values() for e in split]
-    assert sorted(got) == sorted(ids[1:3] + ids[4:])
-    # What the metadata says survives a reload from the data directory.
-    reloaded = tfds.builder(
-        "tfds_ave",
-        config=video_config("videos_skip", skip_missing=True),
-        data_dir=str(tmp_path / "data"),
-    )
-    assert reloaded.info.metadata["skipped_videos"] == built.info.metadata["skipped_videos"]
+        build(video_config("videos_bad"), folder, tmp_path / "data")
+    assert f"no video file for 1 of the 5 annotated rows: {missing}." in str(error.value)
+    assert "skip_missing=True" in str(error.value)
+    assert not config_dir.exists() or not any(config_dir.iterdir())
 
-
-def test_undecodable_videos_fail_the_build_at_the_end_with_every_reason(tmp_path):
-    folder = tmp_path / "manual"
-    ids = video_fixtures.write_videos_dir(folder, 3, seed=5)
-    clips.truncate(folder / videos.VIDEOS_DIR / f"{ids[1]}.mp4", 0.3)
-    (folder / videos.VIDEOS_DIR / f"{ids[2]}.mp4").write_text("not a video\n")
+    # Undecodable files: the build runs to the end, then fails listing each with its reason.
     with pytest.raises(builder_module.VideoBuildError) as error:
-        build(video_config("videos_corrupt"), folder, tmp_path / "data")
+        build(video_config("videos_bad", skip_missing=True), folder, tmp_path / "data")
     message = str(error.value)
     assert "2 videos could not be decoded; no dataset was written" in message
-    assert f"{ids[1]} (" in message and f"{ids[2]} (" in message
-    assert "not a readable video file" in message
+    assert f"{text} ({folder_of / text}.mp4): not a readable video file" in message
+    assert f"{truncated} ({folder_of / truncated}.mp4): " in message
     assert "truncated or corrupt" in message or "decoding stopped" in message
-    config_dir = tmp_path / "data" / "tfds_ave" / "videos_corrupt"
     assert not config_dir.exists() or not any(config_dir.iterdir())
+
+    # skip_missing=True: built without them, their ids in the metadata (kept on reload).
+    for video_id in (truncated, text):
+        (folder_of / f"{video_id}.mp4").unlink()
+    built = build(video_config("videos_bad", skip_missing=True), folder, tmp_path / "data")
+    skipped = [[video_id, "no video file"] for video_id in sorted([missing, truncated, text])]
+    assert built.info.metadata["skipped_videos"] == skipped
+    got = [e["video_id"].decode() for split in examples(built).values() for e in split]
+    assert sorted(got) == sorted([ids[2], ids[4]])
+    reloaded = tfds.builder(
+        "tfds_ave",
+        config=video_config("videos_bad", skip_missing=True),
+        data_dir=str(tmp_path / "data"),
+    )
+    assert reloaded.info.metadata["skipped_videos"] == skipped
 
 
 def test_two_files_for_one_video_are_refused(tmp_path):

@@ -1,6 +1,8 @@
 """Small stand-ins for VGGish and VGG19 with the real input and output shapes, for tests
 about plumbing (the real architectures run in the slow end-to-end test)."""
 
+import functools
+
 import keras
 import numpy as np
 
@@ -22,9 +24,12 @@ def tiny_visual_model(seed: int = 0) -> keras.Model:
     return model
 
 
+@functools.cache
 def tiny_feature_extractor(batch_size: int = 32):
-    """A `FeatureExtractor` of the two tiny models above (seed 0); the ``tfds_ave`` video
-    build tests name it as their ``extractor_factory``, so Beam workers can build it too."""
+    """A `FeatureExtractor` of the two tiny models above (seed 0), one per process and batch
+    size (tests build several datasets in one process; the models compile once). The
+    ``tfds_ave`` video build tests name it as their ``extractor_factory``, so that Beam
+    workers build it too."""
     from ave_tf.extraction.extractor import FeatureExtractor
 
     return FeatureExtractor(tiny_audio_model(), tiny_visual_model(), batch_size)
