@@ -1,8 +1,7 @@
 """The ``videos`` config's manual directory: AVE's videos, annotations and split files.
 
 ``plan_videos(directory, skip_missing)`` checks everything that needs no decoding before any
-work starts (annotation lines, split files, a video file for every annotated row, the model
-files) and returns, per split, the `extraction_beam.VideoJob` of each distinct video: the
+work starts (annotation lines, split files, a video file for every annotated row) and returns, per split, the `extraction_beam.VideoJob` of each distinct video: the
 examples are those of the ``features`` config (same keys ``<row>_<youtube id>``, same labels,
 derived by `tfds_ave.annotations`), only the features are extracted from the files.
 """
@@ -59,7 +58,7 @@ def video_files(folder: epath.Path) -> dict[str, epath.Path]:
         raise VideosError(f"{folder}: no such folder.\n{LAYOUT}")
     files: dict[str, epath.Path] = {}
     for path in sorted(folder.iterdir()):
-        stem = path.name.rsplit(".", 1)[0] if "." in path.name else path.name
+        stem = path.name.rsplit(".", 1)[0]
         if stem in files:
             raise VideosError(
                 f"{folder}: two files for video {stem!r}: {files[stem].name} and {path.name}; "
