@@ -1,9 +1,10 @@
 """The ``videos`` config's manual directory: AVE's videos, annotations and split files.
 
 ``plan_videos(directory, skip_missing)`` checks everything that needs no decoding before any
-work starts (annotation lines, split files, a video file for every annotated row) and returns, per split, the `extraction_beam.VideoJob` of each distinct video: the
-examples are those of the ``features`` config (same keys ``<row>_<youtube id>``, same labels,
-derived by `tfds_ave.annotations`), only the features are extracted from the files.
+work starts (annotation lines, split files, a video file for every annotated row) and returns,
+per split, the `extraction_beam.VideoJob` of each distinct video: the examples are those of the
+``features`` config (same keys ``<row>_<youtube id>``, same labels, derived by
+`tfds_ave.annotations`), only the features are extracted from the files.
 """
 
 import dataclasses
