@@ -33,14 +33,16 @@ def video_config(name: str, source: str = "videos", **fields) -> builder_module.
 
 
 def build(config, manual_dir, data_dir, beam_args=()):
-    """Builds on Beam's DirectRunner with ``beam_args`` (none: one process, and not the
-    test runner's command line, which Beam would otherwise parse)."""
+    """Builds on Beam's FnApiRunner (the DirectRunner's local engine, without its attempt to
+    download the Prism runner) with ``beam_args`` (none: one process; never the test runner's
+    command line, which Beam would otherwise parse)."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
+    options = PipelineOptions(["--runner=FnApiRunner", *beam_args])
     builder = tfds.builder("tfds_ave", config=config, data_dir=str(data_dir))
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(
-            manual_dir=str(manual_dir), beam_options=PipelineOptions(list(beam_args))
+            manual_dir=str(manual_dir), beam_options=options
         )
     )
     return builder
