@@ -85,10 +85,12 @@ class PeakRss:
                     rss = process.memory_info().rss
                     if process.pid == me.pid:
                         role = "driver"
-                    elif any("sdk_worker_main" in part for part in process.cmdline()):
+                    elif process.name().startswith("python") and any(
+                        "sdk_worker_main" in part for part in process.cmdline()
+                    ):
                         role = "worker"
                     else:
-                        continue  # Beam's helper processes
+                        continue  # not a Beam worker (e.g. a launcher shell)
                 except psutil.Error:
                     continue
                 previous = self.peaks.get(process.pid, (role, 0))[1]
