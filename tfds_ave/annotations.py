@@ -123,38 +123,48 @@ def event_mask(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return (segments >= np.asarray(starts)[:, None]) & (segments < np.asarray(ends)[:, None])
 
 
-def segment_labels(categories: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+def segment_labels(
+    categories: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    num_classes: int = ave.NUM_CLASSES,
+) -> np.ndarray:
     """Class id of every segment: the category inside the event, background elsewhere.
+
+    Args:
+        categories, starts, ends: int arrays ``(videos,)``.
+        num_classes: classes including background, which is the last one (AVE: 29, so 28).
 
     Returns:
         int64 array ``(videos, 10)``.
     """
     mask = event_mask(starts, ends)
-    return np.where(mask, np.asarray(categories, np.int64)[:, None], ave.BACKGROUND)
+    return np.where(mask, np.asarray(categories, np.int64)[:, None], num_classes - 1)
 
 
-def video_labels(categories: np.ndarray) -> np.ndarray:
+def video_labels(categories: np.ndarray, num_classes: int = ave.NUM_CLASSES) -> np.ndarray:
     """Multi-hot video labels: the video's class (the release's ``mil_labels.h5``).
 
     A video whose category is ``ave.BACKGROUND`` (the noisy background-only videos) gets the
     background one-hot (the release's ``labels_noisy.h5``).
 
     Returns:
-        float32 array ``(videos, 29)``.
+        float32 array ``(videos, num_classes)``.
     """
-    return np.eye(ave.NUM_CLASSES, dtype=np.float32)[np.asarray(categories, np.int64)]
+    return np.eye(num_classes, dtype=np.float32)[np.asarray(categories, np.int64)]
 
 
-def prob_labels(labels: np.ndarray) -> np.ndarray:
+def prob_labels(labels: np.ndarray, num_classes: int = ave.NUM_CLASSES) -> np.ndarray:
     """The weak target: mean over the segments of the one-hot segment labels.
 
     Args:
         labels: int array ``(videos, 10)`` of segment class ids.
 
     Returns:
-        float32 array ``(videos, 29)`` whose rows sum to 1 (the release's ``prob_label.h5``).
+        float32 array ``(videos, num_classes)`` whose rows sum to 1 (the release's
+        ``prob_label.h5``).
     """
-    one_hot = np.eye(ave.NUM_CLASSES, dtype=np.float32)[np.asarray(labels, np.int64)]
+    one_hot = np.eye(num_classes, dtype=np.float32)[np.asarray(labels, np.int64)]
     return one_hot.mean(axis=1)
 
 
@@ -167,18 +177,23 @@ def as_arrays(videos: list[VideoAnnotation]) -> tuple[np.ndarray, np.ndarray, np
 
 
 def label_fields(
-    categories: np.ndarray, starts: np.ndarray, ends: np.ndarray, **features: np.ndarray
+    categories: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    num_classes: int = ave.NUM_CLASSES,
+    **features: np.ndarray,
 ) -> Iterator[dict]:
     """Per-video label features (and the given per-video feature arrays) as example dicts.
 
     Args:
-        categories, starts, ends: int arrays ``(n,)``; category ``ave.BACKGROUND`` marks a
-            background-only video (then ``start == end``).
+        categories, starts, ends: int arrays ``(n,)``; category ``num_classes - 1``
+            (``ave.BACKGROUND``) marks a background-only video (then ``start == end``).
+        num_classes: classes including background, which is the last one (AVE: 29).
         **features: arrays whose first axis is the video, added to each example as-is.
     """
-    labels = segment_labels(categories, starts, ends)
-    videos = video_labels(categories)
-    probs = prob_labels(labels)
+    labels = segment_labels(categories, starts, ends, num_classes)
+    videos = video_labels(categories, num_classes)
+    probs = prob_labels(labels, num_classes)
     for index in range(len(categories)):
         example = {
             "segment_labels": labels[index],

@@ -87,7 +87,7 @@ def test_derived_labels_equal_the_real_release_files():
 
 @needs_shared
 def test_real_split_files_have_the_published_sizes_and_do_not_overlap():
-    splits = release._read_splits(SHARED, 4143)
+    splits = release.read_splits(SHARED, 4143)
     assert {name: len(indices) for name, indices in splits.items()} == {
         "train": 3339,
         "validation": 402,

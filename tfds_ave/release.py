@@ -125,7 +125,10 @@ def _check_layout(directory: epath.Path) -> bool:
     return all(noisy)
 
 
-def _read_splits(directory: epath.Path, num_videos: int) -> dict[str, np.ndarray]:
+def read_splits(directory: epath.Path, num_videos: int) -> dict[str, np.ndarray]:
+    """The three ``*_order.h5`` files: split name -> sorted int64 row indices of
+    ``Annotations.txt``; a ``ReleaseError`` for indices out of range, repeated or in two splits.
+    """
     splits = {}
     owner = {}
     for split, name in SPLIT_FILES.items():
@@ -193,7 +196,8 @@ def _cross_check(
             )
 
 
-def _utf8_text(path: epath.Path) -> str:
+def utf8_text(path: epath.Path) -> str:
+    """The file's text; a ``ReleaseError`` naming the line and byte when it is not UTF-8."""
     raw = path.read_bytes()
     try:
         return raw.decode("utf-8")
@@ -221,7 +225,7 @@ def read_release(directory: epath.PathLike) -> Release:
         raise ReleaseError(f"manual_dir {directory} does not exist.\n{LAYOUT}")
     has_noisy = _check_layout(directory)
     videos = annotations.parse_annotations(
-        _utf8_text(directory / ANNOTATIONS), str(directory / ANNOTATIONS)
+        utf8_text(directory / ANNOTATIONS), str(directory / ANNOTATIONS)
     )
     num = len(videos)
     for name, shape in ((AUDIO, AUDIO_SHAPE), (VISUAL, VISUAL_SHAPE)):
@@ -234,7 +238,7 @@ def read_release(directory: epath.PathLike) -> Release:
                     "(row i must be the video of line i)"
                 )
             _check_array(path, dataset, (num, *shape), "f")
-    splits = _read_splits(directory, num)
+    splits = read_splits(directory, num)
     categories, starts, ends = annotations.as_arrays(videos)
     labels = annotations.segment_labels(categories, starts, ends)
     derived = {

@@ -15,6 +15,7 @@ from tfds_ave import interrupted_builds, make_dummy_data, synthetic, tfds_ave_da
 # synthetic_test.py checks that the generator is prefix-stable, so these are exactly the first
 # videos of each split of the real synthetic_full.
 _TINY_FULL_SIZES = synthetic.SplitSizes(train=40, validation=8, test=8, train_background=4)
+TINY_EXTRACTOR = "ave_tf.testing.tiny_extractors:tiny_feature_extractor"
 
 
 class FeaturesConfigTest(tfds.testing.DatasetBuilderTestCase):
@@ -42,6 +43,46 @@ class SyntheticFullConfigTest(tfds.testing.DatasetBuilderTestCase):
         self.addCleanup(patcher.stop)
 
 
+class _VideoConfigTest(tfds.testing.DatasetBuilderTestCase):
+    """A registered video config on dummy_data/<config>/ with the tiny random models (named by
+    the config's extractor_factory: what a Beam worker imports) instead of the model files."""
+
+    DATASET_CLASS = tfds_ave_dataset_builder.Builder
+    SKIP_CHECKSUMS = True
+    SKIP_TF1_GRAPH_MODE = True
+    # resampy loads its filter with np.load(path): third-party code, not the builder's I/O.
+    MOCK_OUT_FORBIDDEN_OS_FUNCTIONS = False
+
+    def setUp(self):
+        super().setUp()
+        config = tfds_ave_dataset_builder.Builder.builder_configs[
+            self.BUILDER_CONFIG_NAMES_TO_TEST[0]
+        ]
+        for field, value in {"extractor_factory": TINY_EXTRACTOR, "batch_size": 16}.items():
+            patcher = mock.patch.object(config, field, value)
+            patcher.start()
+            self.addCleanup(patcher.stop)
+
+
+class VideosConfigTest(_VideoConfigTest):
+    """4 annotation rows, 3 clips (one YouTube id annotated in train and in test)."""
+
+    BUILDER_CONFIG_NAMES_TO_TEST = ["videos"]
+    EXAMPLE_DIR = make_dummy_data.DUMMY_DATA / "videos"
+    SPLITS = {"train": 2, "validation": 1, "test": 1}
+
+
+class ClipsConfigTest(_VideoConfigTest):
+    """A CSV of 4 events on the same 3 clips; classes from the CSV."""
+
+    BUILDER_CONFIG_NAMES_TO_TEST = ["clips"]
+    EXAMPLE_DIR = make_dummy_data.DUMMY_DATA / "clips"
+    SPLITS = {"train": 3, "test": 1}
+
+
+del _VideoConfigTest  # not a test of its own
+
+
 @pytest.mark.slow
 class SyntheticConfigTest(tfds.testing.DatasetBuilderTestCase):
     """The embedded default at its real size (536 videos, about 0.5 GB of TFRecords)."""
@@ -54,10 +95,20 @@ class SyntheticConfigTest(tfds.testing.DatasetBuilderTestCase):
 
 def test_registered_configs_have_the_documented_sizes():
     configs = {config.name: config for config in tfds_ave_dataset_builder.Builder.BUILDER_CONFIGS}
-    assert set(configs) == {"synthetic", "synthetic_full", "features"}
+    assert set(configs) == {"synthetic", "synthetic_full", "features", "videos", "clips"}
+    assert {name: config.source for name, config in configs.items()} == {
+        "synthetic": "synthetic",
+        "synthetic_full": "synthetic",
+        "features": "features",
+        "videos": "videos",
+        "clips": "clips",
+    }
     assert tfds_ave_dataset_builder.Builder.DEFAULT_CONFIG_NAME == "synthetic"
     assert configs["synthetic_full"].sizes == synthetic.SplitSizes(3339, 402, 402, 178)
     assert configs["features"].sizes is None
+    assert configs["videos"].vggish_checkpoint == "vggish_model.ckpt"
+    assert configs["videos"].vgg19_weights == "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    assert not configs["videos"].extractor_factory and not configs["videos"].skip_missing
     small = configs["synthetic"].sizes
     assert 200 <= small.train <= 400 and small.validation >= 90 and small.test >= 90
 

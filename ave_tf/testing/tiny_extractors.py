@@ -1,6 +1,8 @@
 """Small stand-ins for VGGish and VGG19 with the real input and output shapes, for tests
 about plumbing (the real architectures run in the slow end-to-end test)."""
 
+import functools
+
 import keras
 import numpy as np
 
@@ -20,3 +22,14 @@ def tiny_visual_model(seed: int = 0) -> keras.Model:
     model = keras.Model(inputs, dense(pooled))
     dense.set_weights([np.random.default_rng(seed).normal(size=(3, 512))])
     return model
+
+
+@functools.cache
+def tiny_feature_extractor(batch_size: int = 32):
+    """A `FeatureExtractor` of the two tiny models above (seed 0), one per process and batch
+    size (tests build several datasets in one process; the models compile once). The
+    ``tfds_ave`` video build tests name it as their ``extractor_factory``, so that Beam
+    workers build it too."""
+    from ave_tf.extraction.extractor import FeatureExtractor
+
+    return FeatureExtractor(tiny_audio_model(), tiny_visual_model(), batch_size)
