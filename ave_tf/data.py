@@ -38,7 +38,8 @@ SETTINGS = ("fully", "weakly")
 
 _READ_AHEAD = 1
 """Batches prepared while the model trains on the current one (~128 MB each at batch 128):
-one is enough to keep the model fed (reading and parsing a batch takes a fraction of a step)."""
+one is enough to keep the model fed (reading and parsing a batch takes a fraction of a step);
+under a ``tf.distribute`` strategy (the trainers' ``fit``) its iterator reads two more."""
 
 # The four features a batch holds: per video shape and dtype. ``tfds_ave``'s builder
 # serializes the float32 tensors as raw little-endian bytes (``Encoding.BYTES``), the segment
@@ -338,7 +339,12 @@ def _batches(store: VideoStore, index_batches: tf.data.Dataset, setting: str) ->
         inputs = {"audio": videos["audio"], "visual": videos["visual"]}
         return inputs, _targets(setting, videos)
 
-    return index_batches.map(read).prefetch(_READ_AHEAD)
+    # Exactly _READ_AHEAD batches ahead: by default tf.data makes the (stateless) map parallel
+    # and injects an autotuned prefetch, which held 2 more 128 MB batches.
+    options = tf.data.Options()
+    options.experimental_optimization.map_parallelization = False
+    options.experimental_optimization.inject_prefetch = False
+    return index_batches.map(read).prefetch(_READ_AHEAD).with_options(options)
 
 
 def training_stream(
