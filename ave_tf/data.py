@@ -12,10 +12,11 @@ int32), weakly supervised ``{"video_probabilities": prob_label (B, 29) float32,
 "segment_logits": (B, 10) int32}``.
 
 One pipeline serves training and evaluation, for TFDS and in-memory data alike: a
-`RecordStore` holds a split's serialized examples, addressable by index (on disk: the
-offsets of the TFRecords TFDS wrote; in memory: one copy of those bytes), and every batch is
-a batch of indices -> the records read -> parsed by ``tf.io.parse_example``. Training permutes
-indices, never examples, so no shuffle buffer holds a second copy of the data.
+`VideoStore` holds a split's videos, addressable by index (on disk: the offsets of the
+TFRecords TFDS wrote, each record parsed when read; in memory: one copy of the decoded
+arrays), and every batch is a batch of indices -> the videos copied once into new arrays that
+TensorFlow takes over without copying them again. Training permutes indices, never examples,
+so no shuffle buffer holds a second copy of the data.
 """
 
 import dataclasses
@@ -26,6 +27,7 @@ import threading
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from google.protobuf import message as protobuf_message
 
 from ave_tf import ave
 from ave_tf.errors import UsageError
@@ -34,18 +36,23 @@ DATASET = "tfds_ave"
 TRAIN_BACKGROUND = "train_background"
 SETTINGS = ("fully", "weakly")
 
-_READ_AHEAD = 2
-"""Batches prepared while the model trains on the current one (~128 MB each at batch 128)."""
+_READ_AHEAD = 1
+"""Batches prepared while the model trains on the current one (~128 MB each at batch 128):
+one is enough to keep the model fed (reading and parsing a batch takes a fraction of a step);
+under a ``tf.distribute`` strategy (the trainers' ``fit``) its iterator reads two more."""
 
-# The four features the pipelines parse, as ``tfds_ave``'s builder serializes them: the
-# float32 tensors as raw little-endian bytes (``Encoding.BYTES``), the segment labels
-# (a ``ClassLabel`` sequence) as int64, ``prob_label`` as a float list.
-_SERIALIZED = {
-    "audio": tf.io.FixedLenFeature([], tf.string),
-    "visual": tf.io.FixedLenFeature([], tf.string),
-    "segment_labels": tf.io.FixedLenFeature([ave.NUM_SEGMENTS], tf.int64),
-    "prob_label": tf.io.FixedLenFeature([ave.NUM_CLASSES], tf.float32),
+# The four features a batch holds: per video shape and dtype. ``tfds_ave``'s builder
+# serializes the float32 tensors as raw little-endian bytes (``Encoding.BYTES``), the segment
+# labels (a ``ClassLabel`` sequence) as int64, ``prob_label`` as a float list.
+_FEATURES = {
+    "audio": ((ave.NUM_SEGMENTS, ave.AUDIO_DIM), np.float32),
+    "visual": ((ave.NUM_SEGMENTS, *ave.VISUAL_SHAPE), np.float32),
+    "segment_labels": ((ave.NUM_SEGMENTS,), np.int32),
+    "prob_label": ((ave.NUM_CLASSES,), np.float32),
 }
+_ALIGNMENT = 64
+"""Byte alignment of batch arrays: ``tf.numpy_function`` hands an array aligned like this to
+TensorFlow as is; a less aligned one it copies (another 128 MB per batch)."""
 _TFRECORD_HEADER = struct.Struct("<QI")  # record length, masked CRC of the length
 
 
@@ -116,38 +123,43 @@ def _split_for(builder: tfds.core.DatasetBuilder, split: str, with_background: b
     return split
 
 
-class RecordStore:
-    """A split's serialized ``tf.train.Example`` records, read by index.
+class VideoStore:
+    """A split's videos, read by index as batches of arrays.
 
-    ``TfdsSource`` makes one per split from the TFRecords TFDS wrote: ``streamed`` reads each
-    record from disk when asked (only the offsets are held: 16 bytes per video), otherwise
-    every record is read once into memory (one copy of the split, ~1 MB per video).
-    ``InMemorySource`` makes one from arrays (``from_arrays``). Record ``i`` is the ``i``-th
-    example of the split in TFDS's stored order (``as_dataset(shuffle_files=False)``).
+    ``TfdsSource`` makes one per split from the TFRecords TFDS wrote: ``streamed`` reads and
+    parses each record from disk when asked (only the offsets are held: 16 bytes per video),
+    otherwise every record is parsed once into arrays held in memory (one copy of the split,
+    ~1 MB per video). ``InMemorySource`` makes one from arrays (``from_arrays``). Video ``i``
+    is the ``i``-th example of the split in TFDS's stored order
+    (``as_dataset(shuffle_files=False)``).
     """
 
-    def __init__(self, locations: list[tuple[str, int, int]], records: list[bytes] | None = None):
+    def __init__(
+        self, locations: list[tuple[str, int, int]], arrays: dict[str, np.ndarray] | None = None
+    ):
         """Use ``from_tfds`` or ``from_arrays``.
 
         Args:
             locations: per record ``(file, offset of the payload, length)``; empty when
-                ``records`` holds the bytes.
-            records: the serialized records, or ``None`` to read ``locations`` on demand.
+                ``arrays`` holds the videos.
+            arrays: feature name (``_FEATURES``) -> (N, ...) array, or ``None`` to read
+                ``locations`` on demand.
         """
         self._locations = locations
-        self._records = records
+        self._arrays = arrays
         self._files: dict[str, int] = {}
         self._lock = threading.Lock()
 
     @classmethod
     def from_tfds(
         cls, builder: tfds.core.DatasetBuilder, split: str, streamed: bool
-    ) -> "RecordStore":
-        """The records of ``split`` (slicing and ``+`` allowed) of a prepared TFRecord build.
+    ) -> "VideoStore":
+        """The videos of ``split`` (slicing and ``+`` allowed) of a prepared TFRecord build.
 
         Raises:
             UsageError: the build is not TFRecord (e.g. ``--file_format=array_record``) or a
-                file is truncated or not a TFRecord file (the message names it).
+                file is truncated, not a TFRecord file or holds another kind of example (the
+                message names it).
         """
         file_format = builder.info.file_format
         if file_format is not None and file_format.value != "tfrecord":
@@ -168,52 +180,67 @@ class RecordStore:
             offsets = _tfrecord_offsets(instruction.filename)
             locations += offsets[instruction.skip : instruction.skip + instruction.take]
         store = cls(locations)
-        if not streamed:
-            store = cls([], [store._read(index) for index in range(len(locations))])
-            store._close()
-        return store
+        if streamed:
+            return store
+        arrays = dict(zip(_FEATURES, store.take(np.arange(len(locations))), strict=True))
+        store._close()
+        return cls([], arrays)
 
     @classmethod
-    def from_arrays(cls, audio, visual, segment_labels) -> "RecordStore":
-        """Records of videos given as arrays, serialized as ``tfds_ave`` stores them.
+    def from_arrays(cls, audio, visual, segment_labels) -> "VideoStore":
+        """A store of videos given as arrays (not copied when already of the stored dtype).
 
         Args:
             audio: (N, 10, 128); visual: (N, 10, 7, 7, 512); segment_labels: (N, 10) int
                 class ids. ``prob_label`` is derived (mean of the segment one-hots).
         """
-        labels = np.asarray(segment_labels, np.int64)
+        labels = np.asarray(segment_labels, np.int32)
         probs = np.eye(ave.NUM_CLASSES, dtype=np.float32)[labels].mean(axis=1)
-        audio = np.asarray(audio, "<f4")
-        visual = np.asarray(visual, "<f4")
-
-        def example(i):
-            feature = {
-                "audio": _bytes_feature(audio[i].tobytes()),
-                "visual": _bytes_feature(visual[i].tobytes()),
-                "segment_labels": tf.train.Feature(int64_list=tf.train.Int64List(value=labels[i])),
-                "prob_label": tf.train.Feature(float_list=tf.train.FloatList(value=probs[i])),
-            }
-            return tf.train.Example(features=tf.train.Features(feature=feature))
-
-        return cls([], [example(i).SerializeToString() for i in range(len(labels))])
+        arrays = {
+            "audio": np.asarray(audio, np.float32),
+            "visual": np.asarray(visual, np.float32),
+            "segment_labels": labels,
+            "prob_label": probs,
+        }
+        return cls([], arrays)
 
     def __len__(self) -> int:
-        return len(self._records) if self._records is not None else len(self._locations)
+        if self._arrays is not None:
+            return len(self._arrays["segment_labels"])
+        return len(self._locations)
 
-    def take(self, indices: np.ndarray) -> np.ndarray:
-        """The records at ``indices`` (B,) int as a (B,) object array of bytes."""
-        records = np.empty(len(indices), object)
-        records[:] = [self._read(int(index)) for index in indices]
-        return records
+    def take(self, indices: np.ndarray) -> list[np.ndarray]:
+        """The videos at ``indices`` (B,) int: one new (B, ...) array per feature, in the
+        order of ``_FEATURES``, each 64-byte aligned (see ``_ALIGNMENT``)."""
+        batch = {
+            name: _aligned_empty((len(indices), *shape), dtype)
+            for name, (shape, dtype) in _FEATURES.items()
+        }
+        if self._arrays is not None:
+            for name, values in batch.items():
+                np.take(self._arrays[name], indices, axis=0, out=values)
+        else:
+            for row, index in enumerate(indices):
+                self._parse(int(index), batch, row)
+        return list(batch.values())
 
-    def _read(self, index: int) -> bytes:
-        if self._records is not None:
-            return self._records[index]
+    def _parse(self, index: int, batch: dict[str, np.ndarray], row: int) -> None:
+        """Reads record ``index`` and writes its features into row ``row`` of ``batch``."""
         filename, offset, length = self._locations[index]
         record = os.pread(self._descriptor(filename), length, offset)
         if len(record) != length:
             raise UsageError(f"{filename}: truncated TFRecord file (record at byte {offset})")
-        return record
+        try:
+            feature = tf.train.Example.FromString(record).features.feature
+            for name in ("audio", "visual"):
+                (raw,) = feature[name].bytes_list.value
+                batch[name][row] = np.frombuffer(raw, "<f4").reshape(batch[name].shape[1:])
+            batch["segment_labels"][row] = feature["segment_labels"].int64_list.value
+            batch["prob_label"][row] = feature["prob_label"].float_list.value
+        except (ValueError, protobuf_message.DecodeError) as error:
+            raise UsageError(
+                f"{filename}: the record at byte {offset} is not a {DATASET} example ({error})"
+            ) from None
 
     def _descriptor(self, filename: str) -> int:
         with self._lock:
@@ -230,8 +257,13 @@ class RecordStore:
         self._close()
 
 
-def _bytes_feature(value: bytes) -> tf.train.Feature:
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+def _aligned_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """An uninitialised array whose data starts at a multiple of ``_ALIGNMENT`` bytes."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(size + _ALIGNMENT, np.uint8)
+    start = -raw.ctypes.data % _ALIGNMENT
+    return raw[start : start + size].view(dtype).reshape(shape)
 
 
 def _tfrecord_offsets(filename: str) -> list[tuple[str, int, int]]:
@@ -287,38 +319,36 @@ def epoch_seed(seed: int, epoch) -> tf.Tensor:
     return tf.cast(seed, tf.int64) * 1_000_003 + tf.cast(epoch, tf.int64)
 
 
-def _targets(setting: str, parsed: dict) -> dict[str, tf.Tensor]:
-    labels = tf.cast(parsed["segment_labels"], tf.int32)
+def _targets(setting: str, videos: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    labels = videos["segment_labels"]
     if setting == "fully":
         return {"segment_logits": labels, "av_similarity": labels}
-    return {"video_probabilities": parsed["prob_label"], "segment_logits": labels}
+    return {"video_probabilities": videos["prob_label"], "segment_logits": labels}
 
 
-def _batches(store: RecordStore, index_batches: tf.data.Dataset, setting: str) -> tf.data.Dataset:
-    """``(inputs, targets)`` for each batch of record indices (the one pipeline's tail)."""
+def _batches(store: VideoStore, index_batches: tf.data.Dataset, setting: str) -> tf.data.Dataset:
+    """``(inputs, targets)`` for each batch of video indices (the one pipeline's tail)."""
+    dtypes = [tf.as_dtype(dtype) for _, dtype in _FEATURES.values()]
 
-    def read_and_parse(indices):
-        records = tf.numpy_function(store.take, [indices], tf.string, stateful=False)
-        records.set_shape(indices.shape)
-        parsed = tf.io.parse_example(records, _SERIALIZED)
-        batch = tf.shape(records)[0]
-        inputs = {
-            "audio": tf.reshape(
-                tf.io.decode_raw(parsed["audio"], tf.float32),
-                [batch, ave.NUM_SEGMENTS, ave.AUDIO_DIM],
-            ),
-            "visual": tf.reshape(
-                tf.io.decode_raw(parsed["visual"], tf.float32),
-                [batch, ave.NUM_SEGMENTS, *ave.VISUAL_SHAPE],
-            ),
-        }
-        return inputs, _targets(setting, parsed)
+    def read(indices):
+        arrays = tf.numpy_function(store.take, [indices], dtypes, stateful=False)
+        videos = {}
+        for (name, (shape, _)), array in zip(_FEATURES.items(), arrays, strict=True):
+            array.set_shape([indices.shape[0], *shape])
+            videos[name] = array
+        inputs = {"audio": videos["audio"], "visual": videos["visual"]}
+        return inputs, _targets(setting, videos)
 
-    return index_batches.map(read_and_parse).prefetch(_READ_AHEAD)
+    # Exactly _READ_AHEAD batches ahead: by default tf.data makes the (stateless) map parallel
+    # and injects an autotuned prefetch, which held 2 more 128 MB batches.
+    options = tf.data.Options()
+    options.experimental_optimization.map_parallelization = False
+    options.experimental_optimization.inject_prefetch = False
+    return index_batches.map(read).prefetch(_READ_AHEAD).with_options(options)
 
 
 def training_stream(
-    store: RecordStore, setting: str, batch_size: int, seed: int, initial_epoch: int = 0
+    store: VideoStore, setting: str, batch_size: int, seed: int, initial_epoch: int = 0
 ) -> TrainingStream:
     """The training pipeline: endless batches, epoch ``e`` a (seed, e) permutation of ``store``.
 
@@ -328,7 +358,7 @@ def training_stream(
     started at 0 or resumed at ``k``, however many iterators ``fit`` creates.
 
     Args:
-        store: the training split's records.
+        store: the training split's videos.
         setting: ``fully`` or ``weakly`` (which targets).
         batch_size: the GLOBAL batch size (under a ``tf.distribute`` strategy ``fit`` splits
             each batch across the replicas).
@@ -356,8 +386,8 @@ def training_stream(
     return TrainingStream(_batches(store, index_batches, setting), steps, steps * batch_size)
 
 
-def evaluation_batches(store: RecordStore, setting: str, batch_size: int) -> tf.data.Dataset:
-    """Every record of ``store`` once, in stored order, the last batch possibly partial."""
+def evaluation_batches(store: VideoStore, setting: str, batch_size: int) -> tf.data.Dataset:
+    """Every video of ``store`` once, in stored order, the last batch possibly partial."""
     if batch_size < 1:
         raise UsageError(f"batch_size must be >= 1; got {batch_size}")
     return _batches(store, tf.data.Dataset.range(len(store)).batch(batch_size), setting)
@@ -376,7 +406,7 @@ def fully_supervised_dataset(
     Returns:
         ``({"audio", "visual"}, {"segment_logits", "av_similarity"})`` batches (module doc).
     """
-    store = RecordStore.from_tfds(builder, split, streamed=True)
+    store = VideoStore.from_tfds(builder, split, streamed=True)
     return evaluation_batches(store, "fully", batch_size)
 
 
@@ -392,7 +422,7 @@ def weakly_supervised_dataset(
         ``({"audio", "visual"}, {"video_probabilities", "segment_logits"})`` batches.
     """
     split = _split_for(builder, split, with_background)
-    store = RecordStore.from_tfds(builder, split, streamed=True)
+    store = VideoStore.from_tfds(builder, split, streamed=True)
     return evaluation_batches(store, "weakly", batch_size)
 
 
@@ -429,12 +459,12 @@ class TfdsSource:
         self.setting = setting
         self.in_memory = in_memory
         self.builder = prepare_builder(dataset, data_dir=data_dir, manual_dir=manual_dir)
-        self._training_stores: dict[str, RecordStore] = {}
+        self._training_stores: dict[str, VideoStore] = {}
 
     def training(self, split, batch_size, seed, initial_epoch=0) -> TrainingStream:
         split = _split_for(self.builder, split, with_background=self.setting == "weakly")
         if split not in self._training_stores:
-            self._training_stores[split] = RecordStore.from_tfds(
+            self._training_stores[split] = VideoStore.from_tfds(
                 self.builder, split, streamed=not self.in_memory
             )
         return training_stream(
@@ -442,7 +472,7 @@ class TfdsSource:
         )
 
     def evaluation(self, split, batch_size) -> tf.data.Dataset:
-        store = RecordStore.from_tfds(self.builder, split, streamed=True)
+        store = VideoStore.from_tfds(self.builder, split, streamed=True)
         return evaluation_batches(store, self.setting, batch_size)
 
 
@@ -460,14 +490,14 @@ class InMemorySource:
         self.setting = setting
         self.splits = splits
         self.reads: list[str] = []  # Split names in the order datasets were requested.
-        self._stores: dict[str, RecordStore] = {}
+        self._stores: dict[str, VideoStore] = {}
 
-    def _store(self, split: str) -> RecordStore:
+    def _store(self, split: str) -> VideoStore:
         self.reads.append(split)
         if split not in self.splits:
             raise UsageError(f"unknown split {split!r}; have {sorted(self.splits)}")
         if split not in self._stores:
-            self._stores[split] = RecordStore.from_arrays(*self.splits[split])
+            self._stores[split] = VideoStore.from_arrays(*self.splits[split])
         return self._stores[split]
 
     def training(self, split, batch_size, seed, initial_epoch=0) -> TrainingStream:

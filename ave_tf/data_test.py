@@ -216,3 +216,27 @@ def test_pipeline_runs_inside_a_tf_function(builder):
         return ds.reduce(tf.constant(0), lambda n, pair: n + tf.size(pair[1]["segment_logits"]))
 
     assert int(count_segments(dataset)) == 10
+
+
+def test_batches_are_gathered_into_aligned_arrays():
+    """Each batch is one copy of the videos, aligned so that TensorFlow takes it over as is."""
+    audio, visual, labels = random_splits({"train": 5}, seed=3)["train"]
+    store = data.VideoStore.from_arrays(audio, visual, labels)
+    indices = np.array([4, 0, 2])
+    batch = dict(zip(("audio", "visual", "segment_labels"), store.take(indices), strict=False))
+    for array in batch.values():
+        assert array.ctypes.data % data._ALIGNMENT == 0
+    np.testing.assert_array_equal(batch["audio"], audio[indices])
+    np.testing.assert_array_equal(batch["visual"], visual[indices])
+    np.testing.assert_array_equal(batch["segment_labels"], labels[indices])
+
+
+def test_a_record_that_is_not_a_tfds_ave_example_is_named(tmp_path):
+    path = tmp_path / "split.tfrecord-00000-of-00001"
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        writer.write(tf.train.Example().SerializeToString())  # no features
+        writer.write(b"\xff" * 16)  # not a protocol buffer
+    store = data.VideoStore(data._tfrecord_offsets(str(path)))
+    for index in range(2):
+        with pytest.raises(UsageError, match=f"{path}: the record at byte .* is not a tfds_ave"):
+            store.take(np.array([index]))

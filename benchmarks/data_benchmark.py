@@ -39,9 +39,6 @@ _PIPELINE_CONFIG = flags.DEFINE_string(
 )
 _BATCH = flags.DEFINE_integer("batch_size", 128, "Global batch size of the pipelines.")
 _EPOCHS = flags.DEFINE_integer("epochs", 3, "Epochs of each training run (part 'training').")
-_TRAIN_CHILD = flags.DEFINE_enum(
-    "train_child", None, ["streamed", "in_memory"], "Internal: run one training and exit."
-)
 _BUILDS_SECTION = "Data: encodings and builds (benchmarks/data_benchmark.py)"
 _PIPELINE_SECTION = "Data: training pipeline (benchmarks/data_benchmark.py)"
 _BUILD_PARTS = ("encoding", "synthetic_full", "features")
@@ -188,56 +185,36 @@ def measure_pipeline(lines: list[str], config: str, data_dir: str, batch_size: i
         lines.append(line)
 
 
-def _train_dir(work: str, variant: str) -> str:
-    return os.path.join(work, f"train_{variant}")
-
-
-def train_child(variant: str, config: str, data_dir: str, work: str) -> None:
-    """One training run of ``trainers.fully``'s job reading ``config`` streamed or in memory."""
-    from ave_tf import data
-    from trainers import run_config, training
-
-    train_config = run_config.TrainConfig(
-        dataset=config,
-        data_dir=data_dir,
-        epochs=_EPOCHS.value,
-        batch_size=_BATCH.value,
-        model_dir=_train_dir(work, variant),
-        export_dir="",
-        overwrite=True,
-    )
-    source = data.TfdsSource(config, "fully", data_dir=data_dir, in_memory=variant == "in_memory")
-    training.run_training(train_config, source=source)
-
-
 def measure_training(lines: list[str], config: str, data_dir: str, work: str) -> None:
-    """Peak RSS and training videos/s of the fully supervised job, streamed and in memory."""
+    """Peak RSS and training videos/s of `python -m trainers.fully`, streamed and in memory."""
+    command = [
+        sys.executable,
+        "-m",
+        "trainers.fully",
+        f"--dataset={config}",
+        f"--data_dir={data_dir}",
+        f"--epochs={_EPOCHS.value}",
+        f"--batch_size={_BATCH.value}",
+        "--seeds=1",
+        "--export_dir=",
+        "--overwrite",
+    ]
     lines.append(
-        f"Training (`trainers.training.run_training`, the job of `python -m trainers.fully "
-        f"--dataset={config} --epochs={_EPOCHS.value}`, one seed, batch {_BATCH.value}, "
-        "validation after the last epoch, then the test split), in a child process; peak RSS "
-        "= the child's `ru_maxrss` (what `/usr/bin/time -v` reports):\n"
+        f"Training: `python -m trainers.fully --dataset={config} --epochs={_EPOCHS.value} "
+        f"--batch_size={_BATCH.value} --seeds=1 --export_dir=` and the same with "
+        "`--in_memory` (validation after the last epoch, then the test split), each in a child "
+        "process; peak RSS = the child's `ru_maxrss` (what `/usr/bin/time -v` reports):\n"
     )
-    for variant in ("streamed", "in_memory"):
-        model_dir = _train_dir(work, variant)
+    for variant, extra in (("streamed", []), ("in memory", ["--in_memory"])):
+        model_dir = os.path.join(work, f"train_{variant.replace(' ', '_')}")
         shutil.rmtree(model_dir, ignore_errors=True)
-        wall, rss = _timed_child(
-            [
-                sys.executable,
-                os.path.abspath(__file__),
-                f"--train_child={variant}",
-                f"--pipeline_config={config}",
-                f"--work_dir={work}",
-                f"--epochs={_EPOCHS.value}",
-                f"--batch_size={_BATCH.value}",
-            ]
-        )
+        wall, rss = _timed_child([*command, *extra, f"--model_dir={model_dir}"])
         with open(os.path.join(model_dir, "results.json"), encoding="utf-8") as handle:
             run = json.load(handle)["runs"][0]
         speeds = ", ".join(f"{record['videos_per_second']:.1f}" for record in run["epochs"])
         line = (
-            f"- {variant.replace('_', ' ')}: peak RSS {rss:.2f} GiB; training videos/s per "
-            f"epoch {speeds} (epoch time without validation); {wall:.0f} s wall"
+            f"- {variant}: peak RSS {rss:.2f} GiB; training videos/s per epoch {speeds} "
+            f"(epoch time without validation); {wall:.0f} s wall"
         )
         print(line)
         lines.append(line)
@@ -249,9 +226,6 @@ def main(argv: Sequence[str]) -> None:
     os.makedirs(work, exist_ok=True)
     data_dir = os.path.join(work, "tensorflow_datasets")
     config = _PIPELINE_CONFIG.value
-    if _TRAIN_CHILD.value:
-        train_child(_TRAIN_CHILD.value, config, data_dir, work)
-        return
     parts = _PARTS.value
     unknown = sorted(set(parts) - set(_BUILD_PARTS) - set(_PIPELINE_PARTS))
     if unknown:

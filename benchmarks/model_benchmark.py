@@ -30,6 +30,7 @@ from ave_tf.ave import AUDIO_DIM, NUM_CLASSES, NUM_SEGMENTS, VISUAL_SHAPE  # noq
 from ave_tf.config import FullySupervisedConfig, WeaklySupervisedConfig  # noqa: E402
 from ave_tf.testing.random_batches import compiled_model, random_batch  # noqa: E402
 from benchmarks.benchmarks_md import machine, write_section  # noqa: E402
+from trainers.training import mixed_policy  # noqa: E402
 
 flags.DEFINE_integer("repeats", 7, "Timed repetitions per figure (the median is reported).")
 flags.DEFINE_integer("latency_runs", 200, "Batch-1 calls timed for the latency percentiles.")
@@ -71,11 +72,6 @@ def train_flops_per_video(setting: str) -> int:
     needs no gradient with respect to its (input) visual features."""
     first_layer_input_gradient = _dense(NUM_SEGMENTS * CELLS, CHANNELS, 512)
     return 3 * forward_flops_per_video(setting) - first_layer_input_gradient
-
-
-def mixed_policy() -> str:
-    """The policy of the trainers' ``--mixed_precision``: float16 on a GPU, else bfloat16."""
-    return "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
 
 
 def matmul_gflops(repeats: int, dtype: str = "float32") -> float:

@@ -1,6 +1,7 @@
 """Wall time, training throughput and accuracy of the trainers, as a user runs them.
 
-    python benchmarks/train_benchmark.py [--parts=main_job,precision] [--repeats=1] [--epochs=N]
+    python benchmarks/train_benchmark.py [--parts=main_job,precision,deterministic] \
+        [--repeats=1] [--epochs=N]
 
 Part ``main_job``: runs `python -m trainers.fully` as a user would (synthetic data, every
 default) in a fresh TFDS data dir, so the first run includes building `tfds_ave/synthetic`; then
@@ -17,6 +18,12 @@ after the other, or all at once with ``--precision_concurrent``), and writes the
 mixed precision" section: test accuracy per seed and mean ± sample std, training videos/s,
 wall time. ``--precision_data_dir`` names a data dir where
 `tfds_ave/synthetic_full` is built (built there first if it is not: ~70 s, ~4.1 GB).
+
+Part ``deterministic``: the cost of `--deterministic`, as an A/B on the same command: the main
+job (``--epochs`` if given) without and with `--deterministic`, interleaved (A, B, A, B, ...)
+``--repeats`` times on data built beforehand, so that a change of load hits both alike. Writes
+the "Training: --deterministic" section: per run and median training videos/s and wall time,
+and the median ratio deterministic / default.
 
 Every figure is read from the runs' results.json.
 """
@@ -35,7 +42,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 from benchmarks.benchmarks_md import machine, write_section  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-PARTS = ("main_job", "precision")
+PARTS = ("main_job", "precision", "deterministic")
 # The main job's variants: name -> extra trainer flags.
 VARIANTS = {
     "float32": [],
@@ -44,8 +51,12 @@ VARIANTS = {
     "float32, --deterministic": ["--deterministic"],
 }
 _PARTS = flags.DEFINE_list("parts", ["main_job"], f"Parts to run, among {', '.join(PARTS)}.")
-_REPEATS = flags.DEFINE_integer("repeats", 1, "main_job: runs per variant (medians reported).")
-_EPOCHS = flags.DEFINE_integer("epochs", None, "main_job: override the main job's epochs.")
+_REPEATS = flags.DEFINE_integer(
+    "repeats", 1, "main_job, deterministic: runs per variant (medians reported)."
+)
+_EPOCHS = flags.DEFINE_integer(
+    "epochs", None, "main_job, deterministic: override the main job's epochs."
+)
 _PRECISION_EPOCHS = flags.DEFINE_integer("precision_epochs", 8, "precision: training epochs.")
 _PRECISION_SEEDS = flags.DEFINE_list("precision_seeds", ["1", "2", "3"], "precision: seeds.")
 _PRECISION_TRAIN_SPLIT = flags.DEFINE_string(
@@ -224,6 +235,59 @@ def precision(workdir: pathlib.Path) -> str:
     )
 
 
+def deterministic(workdir: pathlib.Path) -> str:
+    """The "Training: --deterministic" section: the main job without and with
+    `--deterministic`, interleaved, ``--repeats`` times each."""
+    data_dir = workdir / "tfds"
+    epochs = [f"--epochs={_EPOCHS.value}"] if _EPOCHS.value else []
+    common = [f"--data_dir={data_dir}", "--export_dir=", *epochs]
+    # Build the data first, so that no timed run includes the build.
+    run_trainers([(workdir / "deterministic_build", [*common, "--epochs=1"])], False)
+    variants = {"default": [], "--deterministic": ["--deterministic"]}
+    measured = {name: [] for name in variants}
+    for repeat in range(_REPEATS.value):
+        for index, (name, extra) in enumerate(variants.items()):
+            model_dir = workdir / f"deterministic_{index}_{repeat}"
+            (results,) = run_trainers([(model_dir, [*common, *extra, "--overwrite"])], False)
+            run = results["runs"][0]
+            measured[name].append((run["videos_per_second"], results["wall_seconds"]))
+            print(
+                f"{name} run {repeat}: {run['videos_per_second']:.1f} videos/s, "
+                f"wall {results['wall_seconds']:.1f} s",
+                flush=True,
+            )
+    rows = []
+    for name, runs in measured.items():
+        rows.append(
+            f"| {name} | {', '.join(f'{rate:.1f}' for rate, _ in runs)} "
+            f"| **{statistics.median(rate for rate, _ in runs):.1f}** "
+            f"| {', '.join(f'{wall:.0f}' for _, wall in runs)} "
+            f"| {statistics.median(wall for _, wall in runs):.0f} |"
+        )
+    (default, determ) = (measured[name] for name in variants)
+    rate_ratio = statistics.median(b[0] / a[0] for a, b in zip(default, determ, strict=True))
+    wall_ratio = statistics.median(b[1] / a[1] for a, b in zip(default, determ, strict=True))
+    epochs_text = f" --epochs={_EPOCHS.value}" if _EPOCHS.value else ""
+    return "\n".join(
+        [
+            f"Machine: {machine()}; shared with other jobs while measured; no GPU.",
+            "Command: `python benchmarks/train_benchmark.py --parts=deterministic "
+            f"--repeats={_REPEATS.value}{epochs_text}`, which runs `python -m trainers.fully"
+            f"{epochs_text} --data_dir=<built dir> --export_dir=` (synthetic data, batch 128) "
+            "and the same with `--deterministic`, alternating, each run in a fresh model dir.",
+            "videos/s = training videos / training seconds per epoch, median over epochs after "
+            "the first (validation excluded); wall s = the whole command.",
+            "",
+            "| variant | training videos/s per run | median | wall s per run | median |",
+            "|---|---|---|---|---|",
+            *rows,
+            "",
+            f"`--deterministic` / default, median over the pairs: training videos/s x"
+            f"{rate_ratio:.2f}, wall time x{wall_ratio:.2f}.",
+        ]
+    )
+
+
 def _mean_std(values: list[float]) -> str:
     """ "mean ± sample std", or "value (1 seed, no spread)"."""
     if len(values) == 1:
@@ -239,6 +303,10 @@ def main(argv):
     sections = {
         "main_job": ("Training (benchmarks/train_benchmark.py)", main_job),
         "precision": ("Training: mixed precision (benchmarks/train_benchmark.py)", precision),
+        "deterministic": (
+            "Training: --deterministic (benchmarks/train_benchmark.py)",
+            deterministic,
+        ),
     }
     with tempfile.TemporaryDirectory(prefix="train_benchmark_") as temporary:
         workdir = pathlib.Path(_WORKDIR.value or temporary)

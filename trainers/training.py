@@ -231,6 +231,11 @@ def export_selected(config, runs):
     return export_saved_model(model, config.export_dir, config.export_name)
 
 
+def mixed_policy() -> str:
+    """The Keras dtype policy of `--mixed_precision`: float16 on a GPU, else bfloat16."""
+    return "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
+
+
 @contextlib.contextmanager
 def _numerics(config):
     """The run's dtype policy and op determinism, restored afterwards."""
@@ -239,8 +244,7 @@ def _numerics(config):
     previous_policy = keras.config.dtype_policy()
     was_deterministic = tf_framework_config.is_op_determinism_enabled()
     if config.mixed_precision:
-        policy = "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
-        keras.config.set_dtype_policy(policy)
+        keras.config.set_dtype_policy(mixed_policy())
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     try:
@@ -266,7 +270,11 @@ def _run_training(config, source, strategy, callbacks):
         )
     check_export_dir(config)
     source = source or data.TfdsSource(
-        config.dataset, config.setting, data_dir=config.data_dir, manual_dir=config.manual_dir
+        config.dataset,
+        config.setting,
+        data_dir=config.data_dir,
+        manual_dir=config.manual_dir,
+        in_memory=config.in_memory,
     )
     prepare_model_dir(config)
     start = time.perf_counter()
