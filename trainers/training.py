@@ -42,12 +42,10 @@ INTERRUPTED = (
 
 
 def build_model(config):
-    """The setting's Keras model (import deferred so configs load without the models)."""
-    from ave_tf.models import fully_supervised_model, weakly_supervised_model
+    """The network's Keras model (import deferred so configs load without the models)."""
+    from ave_tf.models import model_for_config
 
-    if config.setting == "fully":
-        return fully_supervised_model(config.model)
-    return weakly_supervised_model(config.model)
+    return model_for_config(config.model)
 
 
 def make_optimizer(config, steps_per_epoch):
