@@ -97,8 +97,10 @@ class TrainConfig:
     """Everything one `trainers.fully` / `trainers.weakly` run needs.
 
     Every field but `model` is a flag of the same name; its help text is the field's
-    metadata. Fields left None are resolved in `__post_init__`: `epochs` from the dataset,
-    `lr_decay_every`, `lr_decay_until` and `model_dir` from the setting.
+    metadata (the flag `--model` names the network, psp or avel, that `model` configures).
+    Fields left None are resolved in `__post_init__`: `epochs` from the dataset,
+    `lr_decay_every` and `lr_decay_until` from the setting, `model_dir` from the network and
+    setting.
 
     Args:
         model: the network's config, e.g. `FullySupervisedConfig` or
