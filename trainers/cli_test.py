@@ -235,7 +235,7 @@ def test_ablate_table2_synthetic_end_to_end(tmp_path, data_dir):
         "--test_split=test[:8]",
         "--epochs=1",
         "--batch_size=8",
-        timeout=600,
+        timeout=1800,  # 16 tiny trainings; generous for a loaded CI machine.
     )
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [line for line in output.read_text().splitlines() if line.startswith("| Table 2 |")]
