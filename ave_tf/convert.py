@@ -1,8 +1,9 @@
-"""Loads the official PyTorch PSP parameters into the Keras networks.
+"""Loads the official PyTorch PSP parameters (or AVE-ECCV18's AVEL) into the Keras networks.
 
 Usage::
 
     python -m ave_tf.convert --setting fully [--tau 0.099] PSP_fully.pt psp_fully.keras
+    python -m ave_tf.convert --model avel --setting weakly att_Net.pt avel_weakly.keras
 
 reads the authors' released checkpoint directly, without torch and without their code:
 ``ave_tf.torch_checkpoint`` reads ``torch.save`` files in the legacy format (PyTorch <= 1.5,
@@ -19,6 +20,11 @@ Keys are the official names, e.g. ``psp.v_L1.weight`` or
 
     read 47 tensors from PSP_fully.pt (PyTorch legacy format: a pickled fully_model.psp_net module)
     wrote psp_fully.keras: the official fully network, tau=0.099
+
+``--model avel`` reads an ``att_Net`` of YapengTian/AVE-ECCV18 (keys ``affine_video.weight``,
+``lstm_audio.weight_ih_l0``, ``L1.weight``, ...; see ``ave_tf.avel_weights``): the fully and
+weakly ``att_Net`` have the same parameters, so ``--setting`` says which network to build; a
+weakly file that also holds PSP's ``W3.weight`` gets the weighting branch.
 """
 
 from __future__ import annotations
@@ -261,10 +267,15 @@ def main(argv):
     if len(arguments) != 2:
         raise UsageError(
             "expected two arguments, CHECKPOINT and OUT.keras; usage: python -m ave_tf.convert "
-            "--setting {fully,weakly} PSP_fully.pt psp_fully.keras"
+            "[--model {psp,avel}] --setting {fully,weakly} PSP_fully.pt psp_fully.keras"
         )
     checkpoint_path, output_path = arguments
     _keras_path(output_path)
+    if flags.FLAGS.model == "avel":
+        if flags.FLAGS.tau is not None:
+            raise UsageError("--tau does not apply to --model avel (AVEL has no PSP)")
+        _convert_att_net(checkpoint_path, output_path, flags.FLAGS.setting)
+        return
     setting = flags.FLAGS.setting
     config = FullySupervisedConfig() if setting == "fully" else WeaklySupervisedConfig()
     if flags.FLAGS.tau is not None:
@@ -292,14 +303,49 @@ def main(argv):
     print(f"wrote {output_path}: the official {setting} network, tau={config.tau}")
 
 
+def _convert_att_net(checkpoint_path: str, output_path: str, setting: str) -> None:
+    """``--model avel``: an AVE-ECCV18 ``att_Net`` checkpoint -> the AVEL ``.keras`` file."""
+    from ave_tf.avel_weights import att_net_model
+    from ave_tf.config import AVELFullySupervisedConfig, AVELWeaklySupervisedConfig
+
+    checkpoint = read_checkpoint(checkpoint_path)
+    form = "npz" if checkpoint.serialization == "npz" else f"PyTorch {checkpoint.serialization}"
+    print(
+        f"read {len(checkpoint.tensors)} tensors from {checkpoint_path} ({form} format: "
+        f"{checkpoint.contents})"
+    )
+    if setting == "fully":
+        config = AVELFullySupervisedConfig()
+    else:
+        config = AVELWeaklySupervisedConfig(weighting_branch="W3.weight" in checkpoint.tensors)
+    try:
+        model = att_net_model(checkpoint.tensors, config)
+    except UsageError as error:  # ave_tf.convert's StateDictError: this file may be __main__.
+        hint = (
+            " (a PSP checkpoint? drop --model avel)" if _setting_of_keys(checkpoint.tensors) else ""
+        )
+        raise StateDictError(f"{checkpoint_path}: {error}{hint}") from error
+    save_atomically(model, output_path)
+    branch = ", with the weighting branch" if getattr(config, "weighting_branch", False) else ""
+    print(f"wrote {output_path}: the AVEL (att_Net) {setting} network{branch}")
+
+
 def _define_flags():
     from absl import flags
+
+    flags.DEFINE_enum(
+        "model",
+        "psp",
+        ["psp", "avel"],
+        "Which network the checkpoint holds: the official PSP, or AVE-ECCV18's att_Net (AVEL).",
+    )
 
     flags.DEFINE_enum(
         "setting",
         None,
         ["fully", "weakly"],
-        "Which official network the checkpoint holds (PSP_fully.pt: fully, PSP_weakly.pt: weakly).",
+        "Which official network the checkpoint holds (PSP_fully.pt: fully, PSP_weakly.pt: "
+        "weakly; att_Net: the script it was trained with).",
     )
     flags.DEFINE_string(
         "tau",

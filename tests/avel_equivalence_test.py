@@ -170,3 +170,38 @@ def test_psp_configs_are_refused():
 
     with pytest.raises(TypeError, match="AVEL"):
         avel_weights.att_net_model(random_att_net_state(SEED), FullySupervisedConfig())
+
+
+# The converter's command line: --model avel.
+
+
+@pytest.mark.slow  # fresh Python processes importing TensorFlow: ~15-25 s each on 2 cores
+def test_command_line_converts_an_att_net_npz(tmp_path):
+    from tests.official_equivalence_test import assert_usage_error, run_converter
+
+    state = random_att_net_state(SEED, weighting_branch=True)
+    state_path = tmp_path / "att_Net_weak.npz"
+    official_weights.save_state_dict(state, state_path)
+    model_path = tmp_path / "avel_weakly.keras"
+    result = run_converter("--model", "avel", "--setting", "weakly", state_path, model_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"read 28 tensors from {state_path}" in result.stdout
+    assert "with the weighting branch" in result.stdout
+    model = keras.models.load_model(model_path)
+    features = official_weights.random_features(2, seed=FEATURE_SEED)
+    expected = reference_outputs(CONFIGS["weakly_weighting"], features)
+    got = model(features, training=False)
+    for key in OUTPUTS["weakly"]:
+        error = np.abs(keras.ops.convert_to_numpy(got[key]) - expected[key]).max()
+        assert error <= TOLERANCE, f"reloaded {key}: max |keras - reference| = {error:.3g}"
+    # AVEL has no tau; a PSP checkpoint is not an att_Net (the error says so, nothing written).
+    other = tmp_path / "other.keras"
+    result = run_converter(
+        "--model", "avel", "--setting", "fully", "--tau", "0.1", state_path, other
+    )
+    assert_usage_error(result, "--tau")
+    psp_path = tmp_path / "PSP_fully.npz"
+    official_weights.save_state_dict(official_weights.random_state_dict("fully", 0), psp_path)
+    result = run_converter("--model", "avel", "--setting", "fully", psp_path, other)
+    assert_usage_error(result, psp_path, "drop --model avel")
+    assert not other.exists()

@@ -69,7 +69,8 @@ def data_dir(tmp_path_factory):
         ("trainers.fully", ["--no_such_flag=1"], "no_such_flag"),
         ("trainers.weakly", ["--epochs=0"], "--epochs"),
         ("trainers.weakly", ["--avps_weight=1"], "avps_weight"),  # A fully-only switch.
-        ("trainers.ablate", ["--tables=4"], "--tables"),
+        ("trainers.ablate", ["--tables=5"], "--tables"),
+        ("trainers.fully", ["--model=avel", "--tau=0.1"], "--tau does not apply to --model=avel"),
         ("trainers.ablate", ["--strategy=bogus"], "--strategy"),
         ("trainers.ablate", ["--tau=0.1"], "tau"),  # Variants set the model, not flags.
     ],
@@ -188,6 +189,75 @@ def test_weakly_cli_end_to_end(tmp_path, data_dir):
     accuracies = [r["test_accuracy"] for r in results["runs"]]
     assert results["summary"]["test_accuracy_mean"] == pytest.approx(np.mean(accuracies))
     assert results["summary"]["test_accuracy_std"] == pytest.approx(np.std(accuracies, ddof=1))
+
+
+@pytest.mark.slow
+def test_avel_cli_end_to_end_export_serving_and_evaluate(tmp_path, data_dir):
+    import tensorflow as tf
+
+    run_dir, export_dir = tmp_path / "run", tmp_path / "exported"
+    args = [f"--data_dir={data_dir}", f"--model_dir={run_dir}", *TINY, "--epochs=2"]
+    result = run_module(
+        "trainers.weakly", "--model=avel", "--weighting_branch", *args, f"--export_dir={export_dir}"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["config"]["network"] == "avel" and results["config"]["model"]["weighting_branch"]
+    assert results["export_path"] == str(export_dir / "avel_weakly" / "1")
+    run = results["runs"][0]
+    # The served signature of an AVEL model has PSP's outputs where they apply.
+    serving = tf.saved_model.load(results["export_path"]).signatures["serving_default"]
+    for name in ("segment_probabilities", "segment_classes", "is_event", "video_class"):
+        assert name in serving.structured_outputs, sorted(serving.structured_outputs)
+    evaluated = run_module(
+        "trainers.evaluate",
+        f"--model={export_dir / 'avel_weakly'}",
+        f"--data_dir={data_dir}",
+        "--split=test[:16]",
+    )
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    assert f"segment accuracy: {100 * run['test_accuracy']:.2f} %" in evaluated.stdout
+
+
+@pytest.mark.slow
+def test_ablate_table2_synthetic_end_to_end(tmp_path, data_dir):
+    """All eight cells of the paper's Table 2 (PSP and AVEL), two seeds, on tiny splits."""
+    output = tmp_path / "TABLE2.md"
+    result = run_module(
+        "trainers.ablate",
+        "--tables=2",
+        "--seeds=1,2",
+        f"--data_dir={data_dir}",
+        f"--model_root={tmp_path / 'ablation'}",
+        f"--output={output}",
+        "--train_split=train[:16]",
+        "--validation_split=validation[:8]",
+        "--test_split=test[:8]",
+        "--epochs=1",
+        "--batch_size=8",
+        timeout=1800,  # 16 tiny trainings; generous for a loaded CI machine.
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line for line in output.read_text().splitlines() if line.startswith("| Table 2 |")]
+    cells = {tuple(cell.strip() for cell in row.split("|")[2:6]) for row in rows}
+    assert cells == {
+        ("PSP", "L_ce", "fully", "76.6"),
+        ("PSP", "L_ce + lambda L_avps", "fully", "77.8"),
+        ("AVEL", "L_ce", "fully", "69.8"),
+        ("AVEL", "L_ce + lambda L_avps", "fully", "71.3"),
+        ("PSP", "w/o weight. branch", "weakly", "71.6"),
+        ("PSP", "w/ weight. branch", "weakly", "73.5"),
+        ("AVEL", "w/o weight. branch", "weakly", "66.9"),
+        ("AVEL", "w/ weight. branch", "weakly", "69.2"),
+    }
+    runs = sorted(path.parent.name for path in (tmp_path / "ablation").glob("*/results.json"))
+    assert len(runs) == 8 and sum(name.startswith("avel-") for name in runs) == 4
+    for row in rows:  # Mean ± std over the two seeds, from the runs' own results.
+        assert " ± " in row and row.split("|")[7].strip() == "2", row
+    config = json.loads(
+        (tmp_path / "ablation" / "avel-fully-avps_weight=100.0" / "config.json").read_text()
+    )
+    assert config["network"] == "avel" and config["model"]["avps_weight"] == 100.0
 
 
 CHATTER = ("auto_shard", "GeneratorDatasetOp", "oneDNN")

@@ -1,14 +1,17 @@
 """The resolved configuration of one training run (`TrainConfig`) and its command-line flags.
 
 A `TrainConfig` is a frozen, JSON-safe dataclass: the network's model config (whose type says
-the setting: `FullySupervisedConfig` -> "fully", `WeaklySupervisedConfig` -> "weakly") plus the
-recipe (data, optimiser, schedule, selection, seeds, distribution). It is written next to the
-run's outputs as `<model_dir>/config.json` and compared on restart, so a model_dir never mixes
-two configurations.
+the network and the setting: `FullySupervisedConfig` -> PSP, "fully";
+`AVELWeaklySupervisedConfig` -> AVEL, "weakly"; ...) plus the recipe (data, optimiser,
+schedule, selection, seeds, distribution). It is written next to the run's outputs as
+`<model_dir>/config.json` and compared on restart, so a model_dir never mixes two
+configurations.
 
 Flags are generated from the dataclasses, once, for every entry point: `define_flags` declares
 one flag per `TrainConfig` field (help text in the field's metadata) and, for a setting, one per
-model-config field; `config_from_flags` is the only function that reads them.
+model-config field of either network (`--model=psp|avel` picks the network; a switch keeps the
+chosen network's default unless given, and a switch the network lacks is refused);
+`config_from_flags` is the only function that reads them.
 """
 
 import dataclasses
@@ -18,11 +21,20 @@ from typing import Any
 
 from absl import flags
 
-from ave_tf.config import FullySupervisedConfig, WeaklySupervisedConfig, parse_tau
+from ave_tf.config import (
+    MODEL_CONFIGS,
+    FullySupervisedConfig,
+    WeaklySupervisedConfig,
+    model_config_class,
+    parse_tau,
+)
 from ave_tf.errors import UsageError
 
 SETTINGS = {"fully": FullySupervisedConfig, "weakly": WeaklySupervisedConfig}
-"""Setting name -> its model config class."""
+"""Setting name -> PSP's model config class (the default network)."""
+
+MODELS = ("psp", "avel")
+"""Networks a trainer builds (`--model`): PSP, or AVEL, the paper's baseline."""
 
 DATASETS = ("synthetic", "synthetic_full", "features")
 STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device")
@@ -60,18 +72,16 @@ MODEL_FLAG_HELP = {
     "avps_weight": "lambda: weight of the AVPS loss (0 turns it off).",
     "weighting_branch": "Weakly: multiply segment scores by the weighting branch (Eq. 5).",
     "weighting_relu": "Weakly: the official ReLU before the weighting branch's sigmoid.",
+    "video_pooling": "Weakly AVEL: segment scores -> video scores by 'max' (att_Net) or 'mean'.",
 }
 
 
 def setting_of(model_config) -> str:
     """ "fully" or "weakly": the setting a model config's type stands for."""
-    for setting, config_class in SETTINGS.items():
-        if type(model_config) is config_class:
-            return setting
-    raise ValueError(
-        f"model must be a FullySupervisedConfig or a WeaklySupervisedConfig; "
-        f"got {type(model_config).__name__}"
-    )
+    if type(model_config) not in MODEL_CONFIGS.values():
+        names = ", ".join(c.__name__ for c in MODEL_CONFIGS.values())
+        raise ValueError(f"model must be one of {names}; got {type(model_config).__name__}")
+    return model_config.SETTING
 
 
 def default_epochs(dataset: str) -> int:
@@ -88,12 +98,14 @@ class TrainConfig:
     """Everything one `trainers.fully` / `trainers.weakly` run needs.
 
     Every field but `model` is a flag of the same name; its help text is the field's
-    metadata. Fields left None are resolved in `__post_init__`: `epochs` from the dataset,
-    `lr_decay_every`, `lr_decay_until` and `model_dir` from the setting.
+    metadata (the flag `--model` names the network, psp or avel, that `model` configures).
+    Fields left None are resolved in `__post_init__`: `epochs` from the dataset,
+    `lr_decay_every` and `lr_decay_until` from the setting, `model_dir` from the network and
+    setting.
 
     Args:
-        model: the network's `FullySupervisedConfig` / `WeaklySupervisedConfig` (its type is
-            the setting).
+        model: the network's config, e.g. `FullySupervisedConfig` or
+            `AVELWeaklySupervisedConfig` (its type is the network and the setting).
         (the others: see each field's help text)
     """
 
@@ -167,7 +179,7 @@ class TrainConfig:
         if self.lr_decay_until is None:
             object.__setattr__(self, "lr_decay_until", DECAY_UNTIL[setting])
         if self.model_dir is None:
-            object.__setattr__(self, "model_dir", f"runs/psp_{setting}")
+            object.__setattr__(self, "model_dir", f"runs/{self.model.MODEL}_{setting}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}; got {self.strategy!r}")
         for name in ("epochs", "batch_size", "eval_every", "lr_decay_every"):
@@ -190,27 +202,34 @@ class TrainConfig:
         return setting_of(self.model)
 
     @property
+    def network(self) -> str:
+        """ "psp" or "avel", from the model config's type."""
+        return self.model.MODEL
+
+    @property
     def export_name(self) -> str:
-        """Name of the served model: psp_fully or psp_weakly."""
-        return f"psp_{self.setting}"
+        """Name of the served model: psp_fully, psp_weakly, avel_fully or avel_weakly."""
+        return f"{self.network}_{self.setting}"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict of every field, the model config nested under "model" and the
-        setting it implies under "setting" (so `from_dict` knows the model's type)."""
+        network and setting it implies under "network" and "setting" (so `from_dict` knows
+        the model's type)."""
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         values["model"] = self.model.to_dict()
         values["seeds"] = list(self.seeds)
+        values["network"] = self.network
         values["setting"] = self.setting
         return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
-        """Inverse of `to_dict`."""
+        """Inverse of `to_dict` (a dict without "network", written before AVEL, is PSP)."""
         values = dict(values)
         setting = values.pop("setting", "fully")
-        if setting not in SETTINGS:
-            raise ValueError(f"setting must be one of {sorted(SETTINGS)}; got {setting!r}")
-        values["model"] = SETTINGS[setting].from_dict(values.get("model", {}))
+        network = values.pop("network", "psp")
+        model_class = model_config_class(network, setting)
+        values["model"] = model_class.from_dict(values.get("model", {}))
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
@@ -261,7 +280,9 @@ def define_flags(setting=None, flag_values=flags.FLAGS, exclude=(), defaults=Non
             that depend on the setting default to "the setting's".
         flag_values: where to define them.
         exclude: `TrainConfig` field names that get no flag.
-        defaults: field name -> default overriding the dataclass's.
+        defaults: field name -> default overriding the dataclass's (not for the per-setting
+            fields: left unset, `config_from_flags` resolves them from the network and
+            setting).
     """
     defaults = dict(defaults or {})
     resolved = TrainConfig(model=SETTINGS[setting]()) if setting else None
@@ -285,39 +306,72 @@ def define_flags(setting=None, flag_values=flags.FLAGS, exclude=(), defaults=Non
         _define(field.name, default, field.type, help_text, flag_values)
     if setting is None:
         return
-    model_defaults = SETTINGS[setting]()
-    for field in dataclasses.fields(SETTINGS[setting]):
-        default = getattr(model_defaults, field.name)
-        help_text = MODEL_FLAG_HELP[field.name]
-        if field.name == "tau":  # "inf", "-inf", "off" are values too.
+    flags.DEFINE_enum(
+        "model",
+        MODELS[0],
+        MODELS,
+        "Network: psp, or avel (att_Net of AVE-ECCV18, the paper's baseline).",
+        flag_values=flag_values,
+    )
+    for name, (field, defaults) in model_switches(setting).items():
+        help_text = MODEL_FLAG_HELP[name]
+        if len(defaults) < len(MODELS):
+            help_text += f" ({', '.join(defaults)} only)"
+        elif len(set(map(str, defaults.values()))) > 1:
+            listed = ", ".join(f"{value} for {model}" for model, value in defaults.items())
+            help_text += f" (default: {listed})"
+        default = next(iter(defaults.values()))
+        if name == "tau":  # "inf", "-inf", "off" are values too.
             flags.DEFINE_string("tau", str(default), help_text, flag_values=flag_values)
         else:
-            _define(field.name, default, field.type, help_text, flag_values)
+            _define(name, default, field.type, help_text, flag_values)
+
+
+def model_switches(setting: str) -> dict[str, tuple[dataclasses.Field, dict[str, Any]]]:
+    """Every model-config field of `setting` in any network: name -> (field, {network: its
+    default}), PSP's fields first; a field a network lacks has no entry for it."""
+    switches = {}
+    for network in MODELS:
+        model_class = model_config_class(network, setting)
+        defaults = model_class()
+        for field in dataclasses.fields(model_class):
+            _, per_network = switches.setdefault(field.name, (field, {}))
+            per_network[network] = getattr(defaults, field.name)
+    return switches
 
 
 def config_from_flags(setting: str, flag_values=flags.FLAGS) -> TrainConfig:
     """The `TrainConfig` of `setting` that the parsed flags describe.
 
     Fields without a flag keep their dataclass default; model switches without flags (the
-    ablation command) give the setting's default model config.
+    ablation command) give the setting's default PSP config. A model switch not given keeps
+    the `--model` network's default (the flag's default is PSP's).
 
     Raises:
-        UsageError: a flag value the config refuses (the message names it).
+        UsageError: a flag value the config refuses, or a switch the network lacks (the
+            message names it).
     """
     defined = {name for name in flag_values}
     try:
-        model_class = SETTINGS[setting]
-        model_values = {
-            field.name: flag_values[field.name].value
-            for field in dataclasses.fields(model_class)
-            if field.name in defined
-        }
+        network = flag_values["model"].value if "model" in defined else MODELS[0]
+        model_class = model_config_class(network, setting)
+        own = {field.name for field in dataclasses.fields(model_class)}
+        model_values = {}
+        for name in model_switches(setting):
+            if name not in defined or not _given(flag_values[name]):
+                continue  # The network's own default.
+            if name not in own:
+                raise UsageError(f"--{name} does not apply to --model={network}")
+            model_values[name] = flag_values[name].value
         if "tau" in model_values:
             model_values["tau"] = parse_tau(model_values["tau"])
         values = {
             field.name: flag_values[field.name].value
             for field in dataclasses.fields(TrainConfig)
-            if field.name in defined and field.name not in ("model", "seeds")
+            if field.name in defined
+            and field.name not in ("model", "seeds")
+            # Not given: resolved from the network and setting (runs/avel_weakly, ...).
+            and (_given(flag_values[field.name]) or not field.metadata.get("per_setting"))
         }
         if "seeds" in defined and flag_values["seeds"].value:
             listed = flag_values["seeds"].value
@@ -333,3 +387,8 @@ def config_from_flags(setting: str, flag_values=flags.FLAGS) -> TrainConfig:
         if message.split(" ", 1)[0] in defined:  # "epochs must be >= 1" names its flag.
             message = "--" + message
         raise UsageError(message) from None
+
+
+def _given(flag) -> bool:
+    """Whether a flag was set on the command line (or programmatically, to a non-default)."""
+    return bool(flag.present) or flag.value != flag.default

@@ -6,7 +6,12 @@ import math
 import pytest
 from absl import flags
 
-from ave_tf.config import FullySupervisedConfig, WeaklySupervisedConfig
+from ave_tf.config import (
+    AVELFullySupervisedConfig,
+    AVELWeaklySupervisedConfig,
+    FullySupervisedConfig,
+    WeaklySupervisedConfig,
+)
 from ave_tf.errors import UsageError
 from trainers import config as run_config
 from trainers.config import config_from_flags, define_flags
@@ -87,8 +92,12 @@ def test_one_flag_per_config_field_from_the_dataclasses():
     values = flags.FlagValues()
     define_flags("weakly", values)
     recipe = {f.name for f in dataclasses.fields(run_config.TrainConfig)} - {"model"}
-    model = {f.name for f in dataclasses.fields(WeaklySupervisedConfig)}
-    assert set(values) == recipe | model | {"seed"}
+    model = {
+        f.name
+        for config_class in (WeaklySupervisedConfig, AVELWeaklySupervisedConfig)
+        for f in dataclasses.fields(config_class)
+    }
+    assert set(values) == recipe | model | {"seed", "model"}
     # Every recipe flag reaches its field.
     changed = parse(
         "fully",
@@ -130,3 +139,46 @@ def test_config_json_round_trip():
     again = run_config.TrainConfig.from_dict(config.to_dict())
     assert again == config
     assert again.computation() == config.replace(model_dir="elsewhere").computation()
+
+
+def test_model_avel_takes_avels_defaults_and_the_shared_switches():
+    fully = parse("fully", "--model=avel")
+    assert fully.model == AVELFullySupervisedConfig()  # avps_weight 0, not PSP's 100
+    assert (fully.network, fully.model_dir, fully.export_name) == (
+        "avel",
+        "runs/avel_fully",
+        "avel_fully",
+    )
+    assert fully.lr_decay_every == 60  # The recipe is the trainers' for both networks.
+    assert parse("fully", "--model=avel", "--avps_weight=100").model.avps_weight == 100.0
+    weakly = parse("weakly", "--model=avel", "--weighting_branch", "--video_pooling=mean")
+    assert weakly.model == AVELWeaklySupervisedConfig(weighting_branch=True, video_pooling="mean")
+    assert parse("weakly", "--model=avel").model.weighting_branch is False
+    assert parse("weakly", "--model=avel", "--model_dir=x").model_dir == "x"
+    # PSP keeps its own defaults next to the AVEL-only switch.
+    assert parse("weakly").model == WeaklySupervisedConfig()
+    again = run_config.TrainConfig.from_dict(weakly.to_dict())
+    assert again == weakly and type(again.model) is AVELWeaklySupervisedConfig
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model=avel", "--tau=0.5"], "--tau does not apply to --model=avel"),
+        (["--model=avel", "--dropout=0.2"], "--dropout does not apply to --model=avel"),
+        (["--video_pooling=mean"], "--video_pooling does not apply to --model=psp"),
+        (["--model=avel", "--video_pooling=x"], "--video_pooling must be one of"),
+        (["--model=cnn"], "--model"),
+    ],
+)
+def test_switches_a_network_lacks_are_usage_errors(args, message):
+    with pytest.raises((UsageError, flags.IllegalFlagValueError), match=message):
+        parse("weakly", *args)
+
+
+def test_help_says_which_network_a_switch_belongs_to():
+    values = flags.FlagValues()
+    define_flags("fully", values)
+    assert "psp only" in values["tau"].help
+    assert "default: 100.0 for psp, 0.0 for avel" in values["avps_weight"].help
+    assert values["model"].default == "psp"

@@ -1,5 +1,5 @@
-"""Evaluates a trained PSP model (either setting) on a split: segment accuracy, per class, and
-the confusion matrix.
+"""Evaluates a trained PSP or AVEL model (either setting) on a split: segment accuracy, per class,
+and the confusion matrix.
 
     python -m trainers.evaluate --model=saved_models/psp_fully/1 --split=test
     python -m trainers.evaluate --model=runs/psp_weakly/seed_1/selected.keras --split=validation

@@ -1,8 +1,10 @@
-"""Trains the fully supervised PSP network, selects on validation, tests once, exports.
+"""Trains the fully supervised PSP network (or, with --model=avel, the AVEL baseline),
+selects on validation, tests once, exports.
 
     python -m trainers.fully                      # synthetic data, a few minutes on 2 CPUs
     python -m trainers.fully --dataset=features --manual_dir=/path/to/AVE   # official recipe
     python -m trainers.fully --seeds=1,2,3        # mean ± std over seeds
+    python -m trainers.fully --model=avel         # AVEL: runs/ and saved_models/avel_fully
 
 Prints one line per epoch (a progress bar on a terminal), then a table such as
 

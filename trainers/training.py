@@ -17,6 +17,7 @@
 """
 
 import contextlib
+import dataclasses
 import os
 import pathlib
 import shutil
@@ -42,12 +43,10 @@ INTERRUPTED = (
 
 
 def build_model(config):
-    """The setting's Keras model (import deferred so configs load without the models)."""
-    from ave_tf.models import fully_supervised_model, weakly_supervised_model
+    """The network's Keras model (import deferred so configs load without the models)."""
+    from ave_tf.models import model_for_config
 
-    if config.setting == "fully":
-        return fully_supervised_model(config.model)
-    return weakly_supervised_model(config.model)
+    return model_for_config(config.model)
 
 
 def make_optimizer(config, steps_per_epoch):
@@ -81,6 +80,17 @@ def build_and_compile(config, strategy, steps_per_epoch):
             jit_compile=config.jit_compile,
         )
     return full_model, model
+
+
+def targets_for(model, dataset):
+    """`dataset`'s (inputs, targets) batches with only the targets of `model`'s outputs.
+
+    The pipelines (`ave_tf.data`) give the fully supervised AVPS target always; the training
+    view (`ave_tf.models.training_view`) has no `av_similarity` output when `avps_weight` is 0
+    (PSP's "w/o AVPS", AVEL's default), and Keras refuses targets without an output.
+    """
+    names = tuple(model.output)
+    return dataset.map(lambda inputs, targets: (inputs, {name: targets[name] for name in names}))
 
 
 def prepare_model_dir(config):
@@ -155,8 +165,9 @@ def train_seed(config, seed, source, strategy, run_dir, callbacks=()):
         print(f"warning: {backup.notice}", file=sys.stderr, flush=True)
     initial_epoch = backup.initial_epoch
     stream = source.training(config.train_split, config.batch_size, seed, initial_epoch)
-    validation = source.evaluation(config.validation_split, config.batch_size)
     full_model, model = build_and_compile(config, strategy, stream.steps_per_epoch)
+    stream = dataclasses.replace(stream, dataset=targets_for(model, stream.dataset))
+    validation = targets_for(model, source.evaluation(config.validation_split, config.batch_size))
     selector = callbacks_lib.ValidationSelection(
         validation,
         epochs=config.epochs,
@@ -194,7 +205,7 @@ def train_seed(config, seed, source, strategy, run_dir, callbacks=()):
         )
     selector.restore_selected(model)
     # The test split is read here, once, after selection is final.
-    test_dataset = source.evaluation(config.test_split, config.batch_size)
+    test_dataset = targets_for(model, source.evaluation(config.test_split, config.batch_size))
     if distribution.is_multi_worker(strategy):
         test_metrics = distribution.evaluate_locally(model, config, test_dataset)
     else:

@@ -8,7 +8,11 @@ import pytest
 import tensorflow as tf
 
 from ave_tf import data
-from ave_tf.config import FullySupervisedConfig, WeaklySupervisedConfig
+from ave_tf.config import (
+    AVELFullySupervisedConfig,
+    FullySupervisedConfig,
+    WeaklySupervisedConfig,
+)
 from ave_tf.errors import UsageError
 from ave_tf.testing.random_videos import random_splits
 from trainers import config as run_config
@@ -99,6 +103,29 @@ def test_train_select_test_once(tmp_path, setting):
     ]
     accuracy = np.mean(np.argmax(probabilities, -1) == test_split[2])
     assert accuracy == pytest.approx(run["test_accuracy"], abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        FullySupervisedConfig(avps_weight=0.0),  # PSP "L_ce" (Table 2)
+        AVELFullySupervisedConfig(),  # AVEL as published: no AVPS
+        AVELFullySupervisedConfig(avps_weight=100.0),
+    ],
+    ids=["psp_without_avps", "avel_fully", "avel_fully_avps"],
+)
+def test_fully_networks_train_with_and_without_avps(tmp_path, model):
+    # The pipelines give the AVPS target even where the network trains no AVPS loss.
+    config = tiny_config(tmp_path, model=model, epochs=1, eval_every=1)
+    source = data.InMemorySource("fully", random_splits(SIZES, seed=3))
+    summary = training.run_training(config, source=source)
+    run = summary["runs"][0]
+    has_avps = any("av_similarity" in name for name in run["epochs"][0])
+    assert has_avps == (getattr(model, "avps_weight", 0.0) > 0), sorted(run["epochs"][0])
+    reloaded = keras.models.load_model(run["selected_model"])
+    assert reloaded.name.startswith("avel") == (model.MODEL == "avel")
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert type(run_config.TrainConfig.from_dict(stored).model) is type(model)
 
 
 def test_refuses_model_dir_with_other_config(tmp_path):

@@ -1,8 +1,10 @@
-"""Trains the weakly supervised PSP network, selects on validation, tests once, exports.
+"""Trains the weakly supervised PSP network (or, with --model=avel, the AVEL baseline),
+selects on validation, tests once, exports.
 
     python -m trainers.weakly                      # synthetic data, a few minutes on 2 CPUs
     python -m trainers.weakly --dataset=features --manual_dir=/path/to/AVE   # official recipe
     python -m trainers.weakly --seeds=1,2,3        # mean ± std over seeds
+    python -m trainers.weakly --model=avel         # AVEL: runs/ and saved_models/avel_weakly
 
 Prints one line per epoch (a progress bar on a terminal), then a table such as
 

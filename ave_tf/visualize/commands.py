@@ -110,6 +110,11 @@ def timeline_command(options) -> list:
 def connections_command(options) -> list:
     videos = chosen_videos(options)
     model = load_inspectable_model(_require_model(options))
+    if not any(layer.name == "psp" for layer in model.layers):
+        raise UsageError(
+            f"--model {options.model} has no PSP layer (an AVEL network?): connections draws "
+            "PSP's beta and gamma; timeline, attention and tsne work on it"
+        )
     internals = run_model(model, videos, options.batch_size)
     tau = connections.psp_tau(model)
 

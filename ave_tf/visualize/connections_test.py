@@ -55,3 +55,18 @@ def test_command_writes_one_figure_per_video(tmp_path, model_file, features_file
     written = commands.run(options)
     assert [p.name for p in written] == ["connections_clip_0.png", "connections_clip_0.svg"]
     assert png_size(written[0]) == expected_pixels(connections.SIZE_INCHES)
+
+
+def test_command_refuses_a_model_without_psp_in_one_line(tmp_path, features_file):
+    from ave_tf.config import AVELWeaklySupervisedConfig
+    from ave_tf.errors import UsageError
+    from ave_tf.models import model_for_config
+
+    path = tmp_path / "avel.keras"
+    model_for_config(AVELWeaklySupervisedConfig()).save(path)
+    options = make_options(
+        "connections", tmp_path / "out", model=str(path), features=str(features_file)
+    )
+    with pytest.raises(UsageError, match="no PSP layer"):
+        commands.run(options)
+    assert not (tmp_path / "out").exists()

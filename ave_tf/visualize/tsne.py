@@ -1,7 +1,8 @@
 """t-SNE of the audio and visual features at three stages (the paper's Fig. 5).
 
 One point per segment, coloured by its class. Stages: the input features (the visual map
-averaged over its 7x7 positions), the Bi-LSTM outputs, the PSP outputs.
+averaged over its 7x7 positions), the Bi-LSTM outputs, the PSP outputs (an AVEL model, which
+has no PSP, gets the first two).
 """
 
 import dataclasses
@@ -62,8 +63,8 @@ def prepare_stages(audio, visual, internals: dict, segment_labels) -> FeatureSta
     Args:
         audio: (videos, 10, 128) input audio.
         visual: (videos, 10, 7, 7, 512) input visual maps (averaged over 7x7 here).
-        internals: model outputs with ``audio_lstm``, ``visual_lstm``, ``audio_psp``,
-            ``visual_psp`` (videos, 10, 256).
+        internals: model outputs with ``audio_lstm``, ``visual_lstm`` and, for PSP,
+            ``audio_psp``, ``visual_psp`` (videos, 10, 256).
         segment_labels: (videos, 10) classes.
     """
     audio = np.asarray(audio, dtype=np.float64)
@@ -73,7 +74,10 @@ def prepare_stages(audio, visual, internals: dict, segment_labels) -> FeatureSta
         ("audio", "input"): audio.reshape(points, -1),
         ("visual", "input"): visual.mean(axis=(2, 3)).reshape(points, -1),
     }
+    has_psp = all(name in internals for (_, stage), name in OUTPUT_NAMES.items() if stage == "psp")
     for key, name in OUTPUT_NAMES.items():
+        if key[1] == "psp" and not has_psp:
+            continue  # AVEL: no PSP stage.
         if name not in internals:
             raise ValueError(f"model outputs lack {name!r}; expose the internals first")
         features[key] = np.asarray(internals[name], dtype=np.float64).reshape(points, -1)
@@ -120,16 +124,17 @@ def draw_tsne(
     separation: dict | None = None,
     dpi: int = figures.DEFAULT_DPI,
 ):
-    """2 x 3 scatter plots: audio (top) and visual (bottom) at the three stages; each panel's
-    title carries its ``separation`` (silhouette) when given."""
+    """2 x 3 scatter plots (2 x 2 without PSP): audio (top) and visual (bottom) at each stage
+    ``embeddings`` has; each panel's title carries its ``separation`` (silhouette) when given."""
     import matplotlib.patches
 
     colors = figures.class_colors()
     figure = figures.new_figure(*SIZE_INCHES, dpi=dpi)
-    grid = figure.subplots(len(MODALITIES), len(STAGES))
+    stages = [stage for stage in STAGES if (MODALITIES[0], stage) in embeddings]
+    grid = figure.subplots(len(MODALITIES), len(stages))
     order = np.argsort(labels == ave.BACKGROUND, kind="stable")[::-1]  # background underneath
     for row, modality in enumerate(MODALITIES):
-        for col, stage in enumerate(STAGES):
+        for col, stage in enumerate(stages):
             axes = grid[row, col]
             points = embeddings[(modality, stage)][order]
             axes.scatter(points[:, 0], points[:, 1], c=colors[labels[order]], s=9, linewidths=0)

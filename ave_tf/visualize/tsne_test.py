@@ -67,3 +67,43 @@ def test_class_separation_is_higher_for_clustered_features():
     assert separation[("audio", "psp")] > 0.9 > separation[("audio", "input")]
     single = tsne.FeatureStages({("audio", "input"): noise}, np.zeros(40, int))
     assert tsne.class_separation(single) == {("audio", "input"): None}
+
+
+@pytest.fixture(scope="module")
+def avel_model_file(tmp_path_factory):
+    """An AVEL network (random weights): it has Bi-LSTM outputs but no PSP."""
+    from ave_tf.config import AVELFullySupervisedConfig
+    from ave_tf.models import model_for_config
+
+    path = tmp_path_factory.mktemp("avel") / "avel.keras"
+    model_for_config(AVELFullySupervisedConfig()).save(path)
+    return path
+
+
+def test_avel_gets_the_input_and_bi_lstm_stages(tmp_path, avel_model_file, features_file):
+    rng = np.random.default_rng(0)
+    internals = {name: rng.normal(size=(2, 10, 256)) for name in ("audio_lstm", "visual_lstm")}
+    stages = tsne.prepare_stages(
+        rng.normal(size=(2, 10, 128)),
+        rng.normal(size=(2, 10, 7, 7, 512)),
+        internals,
+        rng.integers(0, 29, (2, 10)),
+    )
+    assert set(stages.features) == {(m, s) for m in tsne.MODALITIES for s in ("input", "bi-lstm")}
+    with pytest.raises(ValueError, match="visual_lstm"):
+        tsne.prepare_stages(
+            rng.normal(size=(2, 10, 128)),
+            rng.normal(size=(2, 10, 7, 7, 512)),
+            {"audio_lstm": internals["audio_lstm"]},
+            rng.integers(0, 29, (2, 10)),
+        )
+    options = make_options(
+        "tsne",
+        tmp_path,
+        model=str(avel_model_file),
+        features=str(features_file),
+        videos=(0, 1),
+        perplexity=5.0,
+    )
+    (path,) = commands.run(options)
+    assert png_size(path) == expected_pixels(tsne.SIZE_INCHES)
