@@ -127,12 +127,20 @@ def loads(body: bytes):
         raise ValueError("depth limit exceeded") from None
 
 
+def _object_array_list(value):
+    """orjson's fallback: object arrays (e.g. `{"b64": ...}` values) as nested lists."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
 def dumps(document) -> bytes:
-    """Compact JSON of `document`; NumPy arrays and scalars are written directly.
+    """Compact JSON of `document`; NumPy arrays and scalars are written directly (object
+    arrays through `tolist()`).
 
     Floats are written in their shortest round-tripping form (float32 values as float32).
     """
-    return orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
+    return orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY, default=_object_array_list)
 
 
 def parse_json(body: bytes) -> dict:
