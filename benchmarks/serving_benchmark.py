@@ -127,16 +127,18 @@ def _official_torch(workdir: pathlib.Path, state_path, inputs: dict, reference: 
     return rows
 
 
-def _json_library(module) -> str:
-    return "orjson" if "orjson" in vars(module) else "json"
+def _json_library() -> str:
+    """The JSON library the client and the stand-in use (both go through `rest_api`)."""
+    from ave_tf.serving import rest_api
+
+    return "orjson" if "orjson" in vars(rest_api) else "json"
 
 
 def _remote(url: str, grpc_target: str | None, inputs: dict, expected: dict) -> list[dict]:
-    from ave_tf.serving import client as client_module
     from ave_tf.serving.client import ServingClient
 
     clients = {
-        f"REST JSON ({_json_library(client_module)})": ServingClient(url, MODEL, timeout=600),
+        f"REST JSON ({_json_library()})": ServingClient(url, MODEL, timeout=600),
         "REST b64 (predict_bytes)": ServingClient(url, MODEL, binary=True, timeout=600),
     }
     rows = []
@@ -243,7 +245,7 @@ def _report(rows, json_rows, load_before, load_after) -> str:
         if FLAGS[name].value != FLAGS[name].default
     )
     lines = [
-        f"Command: `flock /tmp/ave-timed.lock python benchmarks/serving_benchmark.py{changed}`  ",
+        f"Command: `python benchmarks/serving_benchmark.py{changed}`  ",
         f"Machine: {machine()}; load average {load_before:.1f} before, {load_after:.1f} after "
         "(the machine was shared with other jobs unless these say otherwise).",
         "",
