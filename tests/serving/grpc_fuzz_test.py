@@ -138,8 +138,13 @@ def _fault_tensor(draw, request):
             st.sampled_from([np.nan, np.inf, -np.inf])
         )
         tensor.tensor_content = values.tobytes()
-    else:  # the other input keeps batch 1
-        batch = draw(st.integers(2, 3))
+    else:  # a batch size the other input does not have (two batch faults must not agree)
+        taken = {
+            request.inputs[other].tensor_shape.dim[0].size
+            for other in present
+            if other != name and request.inputs[other].tensor_shape.dim
+        }
+        batch = draw(st.integers(2, 4).filter(lambda size: size not in taken))
         tensor.CopyFrom(tf.make_tensor_proto(random_videos(batch)[0 if name == "audio" else 1]))
 
 
