@@ -134,6 +134,18 @@ class ModelVersionStatus:
     error_code: str
     error_message: str
 
+    @classmethod
+    def from_json(cls, entry: Mapping) -> "ModelVersionStatus":
+        """From one `model_version_status` entry of the REST JSON (gRPC's answer, converted to
+        JSON, has the same shape): a missing `status` means OK."""
+        status = entry.get("status", {})
+        return cls(
+            version=int(entry["version"]),
+            state=entry["state"],
+            error_code=status.get("error_code", "OK"),
+            error_message=status.get("error_message", ""),
+        )
+
 
 def check_inputs(audio, visual) -> tuple[np.ndarray, np.ndarray]:
     """Float32 `audio` (B, 10, 128) and `visual` (B, 10, 7, 7, 512), finite; else raises."""
@@ -302,13 +314,7 @@ class ServingClient:
         """The model's versions and their states (`GET /v1/models/<name>`)."""
         answer = self.request("GET", self.model_url())
         return [
-            ModelVersionStatus(
-                version=int(entry["version"]),
-                state=entry["state"],
-                error_code=entry.get("status", {}).get("error_code", "OK"),
-                error_message=entry.get("status", {}).get("error_message", ""),
-            )
-            for entry in answer.get("model_version_status", [])
+            ModelVersionStatus.from_json(entry) for entry in answer.get("model_version_status", [])
         ]
 
     def metadata(self) -> dict:

@@ -183,15 +183,7 @@ class GrpcClient:
         request = get_model_status_pb2.GetModelStatusRequest(model_spec=self.model_spec())
         response = self._call(self._models.GetModelStatus, request, "GetModelStatus")
         document = json_format.MessageToDict(response, **_AS_REST_JSON)
-        return [
-            ModelVersionStatus(
-                version=int(entry["version"]),
-                state=entry["state"],
-                error_code=entry.get("status", {}).get("error_code", "OK"),
-                error_message=entry.get("status", {}).get("error_message", ""),
-            )
-            for entry in document["model_version_status"]
-        ]
+        return [ModelVersionStatus.from_json(entry) for entry in document["model_version_status"]]
 
     def close(self) -> None:
         self._channel.close()

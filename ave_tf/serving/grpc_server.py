@@ -47,7 +47,7 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from ave_tf.serving.rest_api import DEFAULT_SIGNATURE, RestError
+from ave_tf.serving.rest_api import DEFAULT_SIGNATURE, RestError, non_finite_refusal
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 """Default request size limit: 64 videos of binary features (1.0 MB each)."""
@@ -196,12 +196,9 @@ def decode_inputs(request: predict_pb2.PredictRequest, signature_def) -> dict[st
     if 0 in batch_sizes.values():
         raise invalid_argument("The batch is empty: the inputs hold no videos")
     for name, array in arrays.items():
-        if array.dtype.kind == "f" and not np.isfinite(array).all():
-            index = ",".join(str(i) for i in np.argwhere(~np.isfinite(array))[0])
-            raise invalid_argument(
-                f"Input '{name}' has a non-finite value (NaN or Infinity) at index [{index}]; "
-                "this model accepts finite numbers only"
-            )
+        refusal = non_finite_refusal(name, array)
+        if refusal:
+            raise invalid_argument(refusal)
     return arrays
 
 

@@ -24,7 +24,7 @@ import base64
 import binascii
 import dataclasses
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 import orjson
@@ -235,20 +235,21 @@ def _dense_shape(value) -> list[int]:
     return shape
 
 
-def _check_leaves(value, shape, level, spec: TensorSpec) -> None:
-    """Walks `value` like TF Serving's FillTensorProto and raises on the first fault."""
+def _walk_leaves(
+    value, shape: list[int], on_leaf: Callable[[object], None], level: int = 0
+) -> None:
+    """Walks nested lists like TF Serving's FillTensorProto and raises on the first fault.
+
+    Every list must have the size `shape` gives its level and every leaf must stand at level
+    `len(shape)`; `on_leaf` sees each leaf in row-major order (and raises on a bad one).
+    """
     if not isinstance(value, list):
         if level != len(shape):
             raise invalid_argument(
                 f"JSON Value: {brief(value)} found at incorrect level: {level + 1} "
                 f"in the JSON DOM. Expected at level: {len(shape)}"
             )
-        is_number = isinstance(value, int | float) and not isinstance(value, bool)
-        if not is_number:
-            raise invalid_argument(
-                f"JSON Value: {brief(value)} Type: {_json_type(value)} "
-                f"is not of expected type: {spec.type_name}"
-            )
+        on_leaf(value)
         return
     if level >= len(shape):
         raise invalid_argument(
@@ -260,7 +261,20 @@ def _check_leaves(value, shape, level, spec: TensorSpec) -> None:
             f"expected size: {shape[level]}"
         )
     for item in value:
-        _check_leaves(item, shape, level + 1, spec)
+        _walk_leaves(item, shape, on_leaf, level + 1)
+
+
+def _check_numbers(value, shape: list[int], spec: TensorSpec) -> None:
+    """Raises on the first element of `value` that is misplaced or not a JSON number."""
+
+    def check_number(leaf) -> None:
+        if not isinstance(leaf, int | float) or isinstance(leaf, bool):
+            raise invalid_argument(
+                f"JSON Value: {brief(leaf)} Type: {_json_type(leaf)} "
+                f"is not of expected type: {spec.type_name}"
+            )
+
+    _walk_leaves(value, shape, check_number)
 
 
 def to_array(
@@ -283,16 +297,16 @@ def to_array(
     if spec.dtype.kind in "OSU":
         return string_array(value, spec, name)
     if strict:
-        _check_leaves(value, shape, 0, spec)
+        _check_numbers(value, shape, spec)
     try:
         array = np.array(value)
     except (ValueError, TypeError, OverflowError):
-        _check_leaves(value, shape, 0, spec)
+        _check_numbers(value, shape, spec)
         raise invalid_argument(
             f"JSON Value: {brief(value)} is not a dense numeric tensor"
         ) from None
     if array.dtype.kind not in "iuf":
-        _check_leaves(value, shape, 0, spec)
+        _check_numbers(value, shape, spec)
         raise invalid_argument(
             f"JSON Value: {brief(value)} is not of expected type: {spec.type_name}"
         )
@@ -330,35 +344,25 @@ def string_array(value, spec: TensorSpec, name: str | None = None) -> np.ndarray
     shape = _dense_shape(value)
     values = []
 
-    def fill(item, index: tuple[int, ...]) -> None:
-        level = len(index)
-        if isinstance(item, list):
-            if level >= len(shape):
-                raise invalid_argument(
-                    f"Encountered list at unexpected level: {level} expected < {len(shape)}"
-                )
-            if len(item) != shape[level]:
-                raise invalid_argument(
-                    f"Encountered list at unexpected size: {len(item)} at level: {level} "
-                    f"expected size: {shape[level]}"
-                )
-            for i, element in enumerate(item):
-                fill(element, (*index, i))
-            return
-        if level != len(shape):
+    def read_string(leaf) -> None:
+        try:
+            values.append(_string_value(leaf, spec))
+        except (binascii.Error, ValueError) as error:
+            where = f"input '{name}'" if name else "a string input"
+            # the leaves before this one filled the shape in row-major order
+            position = ",".join(str(i) for i in np.unravel_index(len(values), shape))
             raise invalid_argument(
-                f"JSON Value: {brief(item)} found at incorrect level: {level + 1} "
-                f"in the JSON DOM. Expected at level: {len(shape)}"
-            )
-        values.append(_string_value(item, spec, name, index))
+                f"Unable to base64 decode {where} at index [{position}]: {error}"
+            ) from None
 
-    fill(value, ())
+    _walk_leaves(value, shape, read_string)
     array = np.empty(len(values), dtype=object)
     array[:] = values
     return array.reshape(shape)
 
 
-def _string_value(item, spec: TensorSpec, name: str | None, index: tuple[int, ...]) -> bytes:
+def _string_value(item, spec: TensorSpec) -> bytes:
+    """The bytes of one string leaf; `binascii.Error` for text that is not base64."""
     if isinstance(item, str):
         return item.encode("utf-8", "surrogatepass")
     if not isinstance(item, dict):
@@ -369,14 +373,7 @@ def _string_value(item, spec: TensorSpec, name: str | None, index: tuple[int, ..
     text = item.get(B64_KEY)
     if len(item) != 1 or not isinstance(text, str):
         raise invalid_argument(f"JSON Value: {brief(item)} not formatted correctly for base64 data")
-    try:
-        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-    except (binascii.Error, ValueError) as error:
-        where = f"input '{name}'" if name else "a string input"
-        position = ",".join(map(str, index))
-        raise invalid_argument(
-            f"Unable to base64 decode {where} at index [{position}]: {error}"
-        ) from None
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
 
 
 def _check_input(name: str, array: np.ndarray, spec: TensorSpec) -> None:
@@ -388,12 +385,22 @@ def _check_input(name: str, array: np.ndarray, spec: TensorSpec) -> None:
         raise invalid_argument(
             f"Input '{name}' has shape {got} but the signature expects {spec.shape_text()}"
         )
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        index = ",".join(str(i) for i in np.argwhere(~np.isfinite(array))[0])
-        raise invalid_argument(
-            f"Input '{name}' has a non-finite value (NaN or Infinity) at index [{index}]; "
-            "this model accepts finite numbers only"
-        )
+    refusal = non_finite_refusal(name, array)
+    if refusal:
+        raise invalid_argument(refusal)
+
+
+def non_finite_refusal(name: str, array: np.ndarray) -> str | None:
+    """Why float input `name` is refused, naming its first NaN or Infinity and that value's
+    index; None when every value is finite or the input is not float. (The REST and the
+    gRPC stand-in both refuse such inputs: the model's answer to them is meaningless.)"""
+    if array.dtype.kind != "f" or np.isfinite(array).all():
+        return None
+    index = ",".join(str(i) for i in np.argwhere(~np.isfinite(array))[0])
+    return (
+        f"Input '{name}' has a non-finite value (NaN or Infinity) at index [{index}]; "
+        "this model accepts finite numbers only"
+    )
 
 
 def _row_inputs(doc: Mapping, specs: Mapping[str, TensorSpec], strict: bool) -> dict:
