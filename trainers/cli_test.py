@@ -54,6 +54,16 @@ def error_lines(result):
     ]
 
 
+def assert_evaluate_reproduces(model, data_dir, test_accuracy):
+    """`trainers.evaluate` on an exported `model` (a version or its model directory) reports
+    the test accuracy the trainer reported (TINY's test split)."""
+    evaluated = run_module(
+        "trainers.evaluate", f"--model={model}", f"--data_dir={data_dir}", "--split=test[:16]"
+    )
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    assert f"segment accuracy: {100 * test_accuracy:.2f} %" in evaluated.stdout
+
+
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     return str(tmp_path_factory.mktemp("tfds"))
@@ -163,15 +173,7 @@ def test_fully_cli_end_to_end_export_and_evaluate(tmp_path, data_dir):
     assert refused.returncode == 2 and "different config" in refused.stderr
     assert (run_dir / "results.json").is_file()
 
-    # The evaluate CLI on the SavedModel reproduces the reported test accuracy.
-    evaluated = run_module(
-        "trainers.evaluate",
-        f"--model={results['export_path']}",
-        f"--data_dir={data_dir}",
-        "--split=test[:16]",
-    )
-    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
-    assert f"segment accuracy: {100 * run['test_accuracy']:.2f} %" in evaluated.stdout
+    assert_evaluate_reproduces(results["export_path"], data_dir, run["test_accuracy"])
 
 
 @pytest.mark.slow
@@ -209,14 +211,7 @@ def test_avel_cli_end_to_end_export_serving_and_evaluate(tmp_path, data_dir):
     serving = tf.saved_model.load(results["export_path"]).signatures["serving_default"]
     for name in ("segment_probabilities", "segment_classes", "is_event", "video_class"):
         assert name in serving.structured_outputs, sorted(serving.structured_outputs)
-    evaluated = run_module(
-        "trainers.evaluate",
-        f"--model={export_dir / 'avel_weakly'}",
-        f"--data_dir={data_dir}",
-        "--split=test[:16]",
-    )
-    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
-    assert f"segment accuracy: {100 * run['test_accuracy']:.2f} %" in evaluated.stdout
+    assert_evaluate_reproduces(export_dir / "avel_weakly", data_dir, run["test_accuracy"])
 
 
 @pytest.mark.slow

@@ -7,6 +7,20 @@ from ave_tf.visualize import commands, tsne
 from ave_tf.visualize.conftest import expected_pixels, make_options, png_size
 
 
+def assert_draws_figure(tmp_path, model_file, features_file):
+    """The command on two videos (perplexity 5) writes one PNG of the figure's size."""
+    options = make_options(
+        "tsne",
+        tmp_path,
+        model=str(model_file),
+        features=str(features_file),
+        videos=(0, 1),
+        perplexity=5.0,
+    )
+    (path,) = commands.run(options)
+    assert png_size(path) == expected_pixels(tsne.SIZE_INCHES)
+
+
 def test_check_perplexity_refuses_too_few_points():
     tsne.check_perplexity(31, 30)
     with pytest.raises(tsne.TooFewSamplesError, match="perplexity 30 needs more than 30 points"):
@@ -44,16 +58,7 @@ def test_prepare_stages_flattens_segments():
 
 
 def test_command_draws_six_panels(tmp_path, model_file, features_file):
-    options = make_options(
-        "tsne",
-        tmp_path,
-        model=str(model_file),
-        features=str(features_file),
-        videos=(0, 1),
-        perplexity=5.0,
-    )
-    (path,) = commands.run(options)
-    assert png_size(path) == expected_pixels(tsne.SIZE_INCHES)
+    assert_draws_figure(tmp_path, model_file, features_file)
 
 
 def test_class_separation_is_higher_for_clustered_features():
@@ -97,13 +102,4 @@ def test_avel_gets_the_input_and_bi_lstm_stages(tmp_path, avel_model_file, featu
             {"audio_lstm": internals["audio_lstm"]},
             rng.integers(0, 29, (2, 10)),
         )
-    options = make_options(
-        "tsne",
-        tmp_path,
-        model=str(avel_model_file),
-        features=str(features_file),
-        videos=(0, 1),
-        perplexity=5.0,
-    )
-    (path,) = commands.run(options)
-    assert png_size(path) == expected_pixels(tsne.SIZE_INCHES)
+    assert_draws_figure(tmp_path, avel_model_file, features_file)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from absl import flags
 from absl.testing import flagsaver
-from serving_helpers import MODEL_NAME, random_videos
+from serving_helpers import MODEL_NAME, random_videos, serve_command
 
 from ave_tf import cli, predict
 from ave_tf.events import format_timeline, segment_events
@@ -174,25 +174,8 @@ def _free_port():
 
 def test_serve_command_line(export_dir, tmp_path):
     port = _free_port()
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ave_tf.serve",
-            "--model_base_path",
-            str(export_dir / MODEL_NAME),
-            "--port",
-            str(port),
-            "--max_body_bytes",
-            "1000",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
+    args = ["--model_base_path", str(export_dir / MODEL_NAME), "--port", str(port)]
+    with serve_command(*args, "--max_body_bytes", "1000") as process:
         line = process.stdout.readline()
         assert f"serving {MODEL_NAME} version(s) [1] at http://127.0.0.1:{port}" in line
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models/{MODEL_NAME}") as answer:
@@ -203,10 +186,6 @@ def test_serve_command_line(export_dir, tmp_path):
         with pytest.raises(urllib.error.HTTPError) as raised:
             urllib.request.urlopen(request)
         assert raised.value.code == 413
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-    assert process.returncode == 0, process.stderr.read()
 
 
 def test_serve_refuses_missing_dir_with_one_error_line_exit_2(tmp_path):

@@ -4,11 +4,8 @@ The gRPC answers are compared with the REST answers of the same repository for t
 inputs; every fault is checked for TF Serving's status code and wording. 127.0.0.1 only.
 """
 
-import os
 import re
 import shutil
-import subprocess
-import sys
 import threading
 import time
 
@@ -17,7 +14,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from serving_helpers import MODEL_NAME, random_videos
+from serving_helpers import MODEL_NAME, random_videos, serve_command
 from stand_in import stand_in_model
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (
@@ -612,27 +609,9 @@ def test_versions_labels_and_hot_reload_seen_through_grpc(tmp_path):
 
 @pytest.mark.slow  # a fresh process imports TensorFlow: ~15 s quiet, ~55 s on a busy machine
 def test_serve_command_line_answers_grpc(export_dir, loaded_v1):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ave_tf.serve",
-            "--model_base_path",
-            str(export_dir / MODEL_NAME),
-            "--port",
-            "0",
-            "--grpc_port",
-            "0",
-            "--grpc_max_message_bytes",
-            "3000000",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
+    base_path = str(export_dir / MODEL_NAME)
+    args = ["--port", "0", "--grpc_port", "0", "--grpc_max_message_bytes", "3000000"]
+    with serve_command("--model_base_path", base_path, *args) as process:
         assert process.stdout.readline().startswith(f"serving {MODEL_NAME} version(s) [1] at")
         line = process.stdout.readline()
         match = re.fullmatch(
@@ -650,10 +629,6 @@ def test_serve_command_line_answers_grpc(export_dir, loaded_v1):
             )
             with pytest.raises(PayloadTooLargeError):  # 2 videos pass, 3 are over 3,000,000 B
                 client.predict(*random_videos(3))
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-    assert process.returncode == 0, process.stderr.read()
 
 
 @pytest.mark.parametrize(
