@@ -147,6 +147,12 @@ class ModelVersionStatus:
         )
 
 
+def check_pin(version: int | None, label: str | None) -> None:
+    """A client pins a model version or a version label, not both (ValueError)."""
+    if version is not None and label is not None:
+        raise ValueError(f"pin a version or a label, not both; got {version} and {label!r}")
+
+
 def check_inputs(audio, visual) -> tuple[np.ndarray, np.ndarray]:
     """Float32 `audio` (B, 10, 128) and `visual` (B, 10, 7, 7, 512), finite; else raises."""
     arrays = {}
@@ -226,8 +232,7 @@ class ServingClient:
         retries: int = 2,
         backoff: float = 0.5,
     ):
-        if version is not None and label is not None:
-            raise ValueError(f"pin a version or a label, not both; got {version} and {label!r}")
+        check_pin(version, label)
         if request_format not in rest_api.FORMATS:
             raise ValueError(
                 f"request_format must be one of {rest_api.FORMATS}; got {request_format!r}"

@@ -42,6 +42,7 @@ from ave_tf.serving.client import (
     ServerUnavailableError,
     ServingError,
     check_inputs,
+    check_pin,
 )
 from ave_tf.serving.rest_api import DEFAULT_SIGNATURE
 
@@ -107,8 +108,7 @@ class GrpcClient:
         label: str | None = None,
         timeout: float = 30.0,
     ):
-        if version is not None and label is not None:
-            raise ValueError(f"pin a version or a label, not both; got {version} and {label!r}")
+        check_pin(version, label)
         if not isinstance(target, str) or not target or "://" in target:
             raise ValueError(f"target must be host:port, e.g. 127.0.0.1:8500; got {target!r}")
         self.target = target

@@ -3,15 +3,14 @@ client's `binary=True`, `predict --binary`, and the XLA-compiled export."""
 
 import base64
 import json
-import threading
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from cli_test import _expected_timelines, _run_predict
-from server_test import PREDICT, assert_healthy, http_call
-from serving_helpers import MODEL_NAME, random_videos
+from server_test import PREDICT, assert_healthy
+from serving_helpers import MODEL_NAME, http_call, random_videos, serving_in_thread
 from stand_in import stand_in_model
 
 from ave_tf import ave, export
@@ -140,7 +139,7 @@ def test_bad_binary_requests_are_400_naming_the_input(server):
         ),
     ]  # fmt: skip
     for body, message in cases:
-        status, answer = http_call(server, "POST", PREDICT, body)
+        status, answer = http_call(server.port, "POST", PREDICT, body)
         assert status == 400, answer
         assert message in answer["error"]
     assert_healthy(server)
@@ -220,17 +219,12 @@ def test_older_export_without_predict_bytes_still_serves(tmp_path):
     assert sorted(loaded.inputs) == ["serving_default"]
     repository = ModelRepository(MODEL_NAME, path.parent, poll_seconds=0)
     repository.refresh()
-    server = ModelServer(("127.0.0.1", 0), repository)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serving_in_thread(ModelServer(("127.0.0.1", 0), repository)) as server:
         audio, visual = random_videos(1, seed=36)
         outputs = ServingClient(server.url, MODEL_NAME).predict_outputs(audio, visual)
         assert outputs["segment_probabilities"].shape == (1, ave.NUM_SEGMENTS, ave.NUM_CLASSES)
         with pytest.raises(BadRequestError, match='"predict_bytes" not found'):
             ServingClient(server.url, MODEL_NAME, binary=True).predict_outputs(audio, visual)
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _xla_functions(path) -> int:

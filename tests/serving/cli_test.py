@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 from absl import flags
 from absl.testing import flagsaver
-from serving_helpers import MODEL_NAME, random_videos, serve_command
+from serving_helpers import MODEL_NAME, random_videos, serve_command, unused_port
 
 from ave_tf import cli, predict
 from ave_tf.events import format_timeline, segment_events
@@ -166,14 +165,8 @@ def test_predict_tfds_split(export_dir, tmp_path, capsys):
     assert len(json.loads(out.read_text())) == 4
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_serve_command_line(export_dir, tmp_path):
-    port = _free_port()
+    port = unused_port()
     args = ["--model_base_path", str(export_dir / MODEL_NAME), "--port", str(port)]
     with serve_command(*args, "--max_body_bytes", "1000") as process:
         line = process.stdout.readline()

@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 import pytest
-from serving_helpers import MODEL_NAME, random_videos
+from serving_helpers import MODEL_NAME, random_videos, serving_in_thread
 
 from ave_tf.serving.client import (
     BadRequestError,
@@ -49,10 +49,8 @@ def scripted():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
     server.daemon_threads = True
     server.hits, server.script, server.bodies = [], [], []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving_in_thread(server):
+        yield server
 
 
 def _answer(batch):
@@ -176,15 +174,11 @@ def test_typed_errors_from_the_local_server(server):
     with pytest.raises(BadRequestError, match='Serving signature name: "other" not found'):
         ServingClient(server.url, MODEL_NAME, signature="other").predict(audio, visual)
     small = ModelServer(("127.0.0.1", 0), server.repository, max_body_bytes=10_000)
-    threading.Thread(target=small.serve_forever, daemon=True).start()
-    try:
+    with serving_in_thread(small):
         for compress in (False, True):
             client = ServingClient(small.url, MODEL_NAME, compress=compress)
             with pytest.raises(PayloadTooLargeError, match="exceeds the limit of 10000 bytes"):
                 client.predict(audio, visual)
-    finally:
-        small.shutdown()
-        small.server_close()
     client = ServingClient(server.url, MODEL_NAME)
     assert [(s.version, s.state) for s in client.status()] == [(1, "AVAILABLE")]
     assert client.wait_until_available(timeout=5) == 1

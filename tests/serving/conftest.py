@@ -4,11 +4,9 @@ Exporting a SavedModel and loading it take seconds each on 2 cores, so the sessi
 export (a freshly initialised `fully_supervised_model()`, seeded) and one server.
 """
 
-import threading
-
 import keras
 import pytest
-from serving_helpers import MODEL_NAME, TEST_MAX_BODY_BYTES
+from serving_helpers import MODEL_NAME, TEST_MAX_BODY_BYTES, serving_in_thread
 
 from ave_tf.export import export_saved_model
 from ave_tf.models import fully_supervised_model
@@ -42,11 +40,8 @@ def server(export_dir, loaded_v1):
     repository = ModelRepository(MODEL_NAME, export_dir / MODEL_NAME, poll_seconds=0)
     repository.refresh()
     server = ModelServer(("127.0.0.1", 0), repository, max_body_bytes=TEST_MAX_BODY_BYTES)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving_in_thread(server):
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from serving_helpers import MODEL_NAME, random_videos
+from serving_helpers import MODEL_NAME, predict_request, random_videos
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
@@ -53,12 +53,7 @@ dims = st.lists(
 
 
 def _base_request() -> predict_pb2.PredictRequest:
-    audio, visual = random_videos(1, seed=41)
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = MODEL_NAME
-    request.inputs["audio"].CopyFrom(tf.make_tensor_proto(audio))
-    request.inputs["visual"].CopyFrom(tf.make_tensor_proto(visual))
-    return request
+    return predict_request(*random_videos(1, seed=41))
 
 
 BASE = _base_request()
@@ -215,11 +210,7 @@ def malformed_other_requests(draw):
 def _assert_healthy(channel, loaded_v1):
     audio, visual = random_videos(1, seed=42)
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = MODEL_NAME
-    request.inputs["audio"].CopyFrom(tf.make_tensor_proto(audio))
-    request.inputs["visual"].CopyFrom(tf.make_tensor_proto(visual))
-    response = stub.Predict(request, timeout=CALL_SECONDS)
+    response = stub.Predict(predict_request(audio, visual), timeout=CALL_SECONDS)
     np.testing.assert_array_equal(
         tf.make_ndarray(response.outputs["segment_probabilities"]),
         loaded_v1.predict("serving_default", {"audio": audio, "visual": visual})[

@@ -14,7 +14,14 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from serving_helpers import MODEL_NAME, random_videos, serve_command
+from serving_helpers import (
+    MODEL_NAME,
+    predict_request,
+    random_videos,
+    serve_command,
+    serving_in_thread,
+    unused_port,
+)
 from stand_in import stand_in_model
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (
@@ -62,12 +69,7 @@ def predictions(channel):
 
 def valid_request(batch: int = 1, seed: int = 0) -> predict_pb2.PredictRequest:
     """A PredictRequest for `batch` random videos (binary `tensor_content`)."""
-    audio, visual = random_videos(batch, seed)
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = MODEL_NAME
-    request.inputs["audio"].CopyFrom(tf.make_tensor_proto(audio))
-    request.inputs["visual"].CopyFrom(tf.make_tensor_proto(visual))
-    return request
+    return predict_request(*random_videos(batch, seed))
 
 
 def _rpc_error(call, request) -> grpc.RpcError:
@@ -402,20 +404,11 @@ def test_client_maps_codes_to_the_rest_client_errors(grpc_server, client):
         GrpcClient("http://127.0.0.1:8500")
 
 
-def test_unreachable_server_is_server_unavailable(unused_tcp_port):
-    with GrpcClient(f"127.0.0.1:{unused_tcp_port}", timeout=10) as client:
+def test_unreachable_server_is_server_unavailable():
+    with GrpcClient(f"127.0.0.1:{unused_port()}", timeout=10) as client:
         with pytest.raises(ServerUnavailableError, match="UNAVAILABLE from grpc://") as raised:
             client.status()
     assert raised.value.status == 503
-
-
-@pytest.fixture
-def unused_tcp_port():
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_message_over_the_limit_is_resource_exhausted_and_server_stays_up(server):
@@ -561,7 +554,6 @@ def test_versions_labels_and_hot_reload_seen_through_grpc(tmp_path):
         MODEL_NAME, tmp_path / MODEL_NAME, all_versions=True, labels={"stable": 1}, poll_seconds=0.2
     ).start()
     rest = ModelServer(("127.0.0.1", 0), repository)
-    threading.Thread(target=rest.serve_forever, daemon=True).start()
     server = GrpcModelServer(("127.0.0.1", 0), repository).start()
 
     def wait_for(states):
@@ -583,27 +575,27 @@ def test_versions_labels_and_hot_reload_seen_through_grpc(tmp_path):
         for v, m in models.items()
     }
     try:
-        np.testing.assert_allclose(probabilities(), want[1], rtol=1e-5, atol=1e-6)
-        export_saved_model(models[2], tmp_path, MODEL_NAME)
-        wait_for({1: "AVAILABLE", 2: "AVAILABLE"})
-        latest = probabilities()
-        np.testing.assert_allclose(latest, want[2], rtol=1e-5, atol=1e-6)
-        np.testing.assert_array_equal(
-            latest, ServingClient(rest.url, MODEL_NAME).predict(audio, visual).segment_probabilities
-        )
-        np.testing.assert_array_equal(probabilities(label="stable"), probabilities(version=1))
-        np.testing.assert_allclose(probabilities(version=1), want[1], rtol=1e-5, atol=1e-6)
-        shutil.rmtree(tmp_path / MODEL_NAME / "1")
-        wait_for({1: "END", 2: "AVAILABLE"})
-        with pytest.raises(ModelNotFoundError, match=r"Specific\(psp_fully, 1\)"):
-            probabilities(version=1)
-        with pytest.raises(ModelNotFoundError, match=r"Specific\(psp_fully, 1\)"):
-            probabilities(label="stable")
-        np.testing.assert_array_equal(probabilities(), latest)
+        with serving_in_thread(rest):
+            np.testing.assert_allclose(probabilities(), want[1], rtol=1e-5, atol=1e-6)
+            export_saved_model(models[2], tmp_path, MODEL_NAME)
+            wait_for({1: "AVAILABLE", 2: "AVAILABLE"})
+            latest = probabilities()
+            np.testing.assert_allclose(latest, want[2], rtol=1e-5, atol=1e-6)
+            np.testing.assert_array_equal(
+                latest,
+                ServingClient(rest.url, MODEL_NAME).predict(audio, visual).segment_probabilities,
+            )
+            np.testing.assert_array_equal(probabilities(label="stable"), probabilities(version=1))
+            np.testing.assert_allclose(probabilities(version=1), want[1], rtol=1e-5, atol=1e-6)
+            shutil.rmtree(tmp_path / MODEL_NAME / "1")
+            wait_for({1: "END", 2: "AVAILABLE"})
+            with pytest.raises(ModelNotFoundError, match=r"Specific\(psp_fully, 1\)"):
+                probabilities(version=1)
+            with pytest.raises(ModelNotFoundError, match=r"Specific\(psp_fully, 1\)"):
+                probabilities(label="stable")
+            np.testing.assert_array_equal(probabilities(), latest)
     finally:
         server.stop(grace=None)
-        rest.shutdown()
-        rest.server_close()
         repository.stop()
 
 

@@ -1,15 +1,13 @@
 """A bounded load test and a hot-reload test of the local server (127.0.0.1 only)."""
 
 import concurrent.futures
-import http.client
 import json
-import threading
 import time
 
 import keras
 import numpy as np
 import pytest
-from serving_helpers import MODEL_NAME, random_videos
+from serving_helpers import JSON_HEADERS, MODEL_NAME, http_call, random_videos, serving_in_thread
 from stand_in import stand_in_model
 
 from ave_tf.export import export_saved_model
@@ -23,13 +21,7 @@ VALID_EVERY = 4  # 100 valid batch-1 predicts, 300 invalid requests of 9 kinds
 
 
 def _post(port, path, body, method="POST"):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    try:
-        connection.request(method, path, body=body, headers={"Content-Type": "application/json"})
-        response = connection.getresponse()
-        return response.status, json.loads(response.read())
-    finally:
-        connection.close()
+    return http_call(port, method, path, body, JSON_HEADERS, timeout=120)
 
 
 def test_bounded_mixed_load(server, loaded_v1):
@@ -77,31 +69,28 @@ def test_hot_reload_switches_to_new_version(tmp_path):
     keras.utils.set_random_seed(3)
     export_saved_model(stand_in_model(seed=1), tmp_path, MODEL_NAME)
     repository = ModelRepository(MODEL_NAME, tmp_path / MODEL_NAME, poll_seconds=0.2).start()
-    server = ModelServer(("127.0.0.1", 0), repository)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        client = ServingClient(server.url, MODEL_NAME)
-        audio, visual = random_videos(2, seed=4)
-        before = client.predict(audio, visual).segment_probabilities
-        model_v2 = stand_in_model(seed=2)
-        export_saved_model(model_v2, tmp_path, MODEL_NAME)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            states = {s.version: s.state for s in client.status()}
-            if states.get(2) == "AVAILABLE":
-                break
-            time.sleep(0.2)
-        assert states == {2: "AVAILABLE", 1: "END"}
-        after = client.predict(audio, visual).segment_probabilities
-        want = np.asarray(model_v2({"audio": audio, "visual": visual})["segment_probabilities"])
-        np.testing.assert_allclose(after, want, rtol=1e-5, atol=1e-6)
-        assert not np.allclose(before, after)
-        pinned = ServingClient(server.url, MODEL_NAME, version=1)
-        with pytest.raises(Exception, match=r"Specific\(psp_fully, 1\)"):
-            pinned.predict(audio, visual)
+        with serving_in_thread(ModelServer(("127.0.0.1", 0), repository)) as server:
+            client = ServingClient(server.url, MODEL_NAME)
+            audio, visual = random_videos(2, seed=4)
+            before = client.predict(audio, visual).segment_probabilities
+            model_v2 = stand_in_model(seed=2)
+            export_saved_model(model_v2, tmp_path, MODEL_NAME)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                states = {s.version: s.state for s in client.status()}
+                if states.get(2) == "AVAILABLE":
+                    break
+                time.sleep(0.2)
+            assert states == {2: "AVAILABLE", 1: "END"}
+            after = client.predict(audio, visual).segment_probabilities
+            want = np.asarray(model_v2({"audio": audio, "visual": visual})["segment_probabilities"])
+            np.testing.assert_allclose(after, want, rtol=1e-5, atol=1e-6)
+            assert not np.allclose(before, after)
+            pinned = ServingClient(server.url, MODEL_NAME, version=1)
+            with pytest.raises(Exception, match=r"Specific\(psp_fully, 1\)"):
+                pinned.predict(audio, visual)
     finally:
-        server.shutdown()
-        server.server_close()
         repository.stop()
 
 
@@ -111,9 +100,7 @@ def test_all_versions_and_labels(tmp_path):
     repository = ModelRepository(
         MODEL_NAME, tmp_path / MODEL_NAME, all_versions=True, labels={"stable": 1}, poll_seconds=0
     ).start()
-    server = ModelServer(("127.0.0.1", 0), repository)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serving_in_thread(ModelServer(("127.0.0.1", 0), repository)) as server:
         audio, visual = random_videos(1, seed=6)
         latest = ServingClient(server.url, MODEL_NAME).predict(audio, visual)
         v2 = ServingClient(server.url, MODEL_NAME, version=2).predict(audio, visual)
@@ -122,6 +109,3 @@ def test_all_versions_and_labels(tmp_path):
         np.testing.assert_array_equal(latest.segment_probabilities, v2.segment_probabilities)
         np.testing.assert_array_equal(stable.segment_probabilities, v1.segment_probabilities)
         assert not np.allclose(v1.segment_probabilities, v2.segment_probabilities)
-    finally:
-        server.shutdown()
-        server.server_close()

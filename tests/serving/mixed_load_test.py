@@ -10,7 +10,6 @@ is a 4xx (REST) or INVALID_ARGUMENT (gRPC). p50/p99 latencies are printed (`-s`)
 
 import collections
 import concurrent.futures
-import http.client
 import json
 import threading
 import time
@@ -19,11 +18,9 @@ import grpc
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
-from serving_helpers import MODEL_NAME, random_videos
+from serving_helpers import JSON_HEADERS, MODEL_NAME, http_call, predict_request, random_videos
 from stand_in import stand_in_model
 from tensorflow.core.framework import types_pb2
-from tensorflow_serving.apis import predict_pb2
 
 from ave_tf.export import export_saved_model
 from ave_tf.serving.grpc_client import GrpcClient
@@ -42,20 +39,11 @@ PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
 
 
 def _rest(port: int, path: str, body: bytes) -> tuple[int, dict]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    try:
-        connection.request("POST", path, body=body, headers={"Content-Type": "application/json"})
-        response = connection.getresponse()
-        return response.status, json.loads(response.read())
-    finally:
-        connection.close()
+    return http_call(port, "POST", path, body, JSON_HEADERS, timeout=120)
 
 
 def _grpc_request(audio, visual, mutate=None) -> bytes:
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = MODEL_NAME
-    request.inputs["audio"].CopyFrom(tf.make_tensor_proto(audio))
-    request.inputs["visual"].CopyFrom(tf.make_tensor_proto(visual))
+    request = predict_request(audio, visual)
     if mutate:
         mutate(request)
     return request.SerializeToString()

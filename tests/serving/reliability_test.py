@@ -4,6 +4,7 @@ Each malformed request must get its 4xx (never a 5xx or a dropped connection) an
 server healthy; overload gets 503; slow clients are cut off by the whole-request deadline.
 """
 
+import contextlib
 import gzip
 import http.client
 import json
@@ -14,7 +15,7 @@ import time
 
 import pytest
 from rss import PeakRss
-from serving_helpers import MODEL_NAME, random_videos
+from serving_helpers import MODEL_NAME, random_videos, serving_in_thread
 
 from ave_tf.serving import rest_api
 from ave_tf.serving.server import Limits, ModelServer
@@ -71,20 +72,15 @@ def assert_healthy(port: int) -> None:
 @pytest.fixture
 def make_server(server):
     """Starts servers with other `Limits` on the session's repository; stops them after."""
-    started = []
+    with contextlib.ExitStack() as started:
 
-    def make(repository=None, **limits):
-        other = ModelServer(
-            ("127.0.0.1", 0), repository or server.repository, limits=Limits(**limits)
-        )
-        threading.Thread(target=other.serve_forever, daemon=True).start()
-        started.append(other)
-        return other
+        def make(repository=None, **limits):
+            other = ModelServer(
+                ("127.0.0.1", 0), repository or server.repository, limits=Limits(**limits)
+            )
+            return started.enter_context(serving_in_thread(other))
 
-    yield make
-    for other in started:
-        other.shutdown()
-        other.server_close()
+        yield make
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rss import PeakRss, rss_bytes
-from serving_helpers import MODEL_NAME, random_videos
+from serving_helpers import MODEL_NAME, http_call, random_videos
 
 from ave_tf.serving.client import ServingClient
 
@@ -194,15 +194,9 @@ def _post(port: int, body: bytes, gzipped: bool) -> tuple[int, float]:
     if gzipped:
         headers["Content-Encoding"] = "gzip"
     start = time.monotonic()
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2 * SECONDS_PER_REQUEST)
-    try:
-        connection.request("POST", PREDICT, body=body, headers=headers)
-        response = connection.getresponse()
-        answer = json.loads(response.read())
-    finally:
-        connection.close()
-    assert set(answer) == {"error"}, (response.status, answer)
-    return response.status, time.monotonic() - start
+    status, answer = http_call(port, "POST", PREDICT, body, headers, 2 * SECONDS_PER_REQUEST)
+    assert set(answer) == {"error"}, (status, answer)
+    return status, time.monotonic() - start
 
 
 def _healthy(port: int) -> bool:

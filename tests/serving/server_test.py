@@ -7,22 +7,11 @@ import socket
 
 import numpy as np
 import pytest
-from serving_helpers import MODEL_NAME, random_videos
+from serving_helpers import MODEL_NAME, http_call, random_videos
 
 from ave_tf.serving.client import Prediction, ServingClient
 
 PREDICT = f"/v1/models/{MODEL_NAME}:predict"
-
-
-def http_call(server, method, path, body=b"", headers=None):
-    """(status, decoded JSON answer) of one request to the test server."""
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, json.loads(response.read())
-    finally:
-        connection.close()
 
 
 def _json(document) -> bytes:
@@ -30,7 +19,7 @@ def _json(document) -> bytes:
 
 
 def assert_healthy(server):
-    status, answer = http_call(server, "GET", f"/v1/models/{MODEL_NAME}")
+    status, answer = http_call(server.port, "GET", f"/v1/models/{MODEL_NAME}")
     assert status == 200
     assert answer["model_version_status"][0]["state"] == "AVAILABLE"
 
@@ -68,7 +57,7 @@ def test_row_answer_shape_follows_tf_serving(server):
             ]
         }
     )
-    status, answer = http_call(server, "POST", PREDICT, body)
+    status, answer = http_call(server.port, "POST", PREDICT, body)
     assert status == 200
     assert len(answer["predictions"]) == 2
     assert sorted(answer["predictions"][0]) == [
@@ -83,7 +72,7 @@ def test_row_answer_shape_follows_tf_serving(server):
 
 
 def test_status_and_metadata(server):
-    status, answer = http_call(server, "GET", f"/v1/models/{MODEL_NAME}/versions/1")
+    status, answer = http_call(server.port, "GET", f"/v1/models/{MODEL_NAME}/versions/1")
     assert status == 200
     assert answer == {
         "model_version_status": [
@@ -94,7 +83,7 @@ def test_status_and_metadata(server):
             }
         ]
     }
-    status, answer = http_call(server, "GET", f"/v1/models/{MODEL_NAME}/metadata")
+    status, answer = http_call(server.port, "GET", f"/v1/models/{MODEL_NAME}/metadata")
     assert status == 200
     assert answer["model_spec"] == {"name": MODEL_NAME, "signature_name": "", "version": "1"}
     signature = answer["metadata"]["signature_def"]["signature_def"]["serving_default"]
@@ -262,7 +251,7 @@ BAD_REQUESTS = {
 @pytest.mark.parametrize("case", sorted(BAD_REQUESTS))
 def test_bad_requests_answer_like_tf_serving(server, case):
     path, body, want_status, want_message = BAD_REQUESTS[case]
-    status, answer = http_call(server, "POST", path, body)
+    status, answer = http_call(server.port, "POST", path, body)
     assert status == want_status, answer
     assert set(answer) == {"error"}
     assert want_message in answer["error"]
@@ -284,7 +273,7 @@ def test_bad_requests_answer_like_tf_serving(server, case):
     ],
 )
 def test_bad_status_requests(server, path, want_status, want_message):
-    status, answer = http_call(server, "GET", path)
+    status, answer = http_call(server.port, "GET", path)
     assert (status, answer) == (want_status, {"error": want_message})
 
 
@@ -309,8 +298,8 @@ def test_body_over_limit_is_413_without_reading_it(server):
 def test_gzip_bomb_is_413_and_bad_gzip_is_400(server):
     bomb = gzip.compress(b" " * (server.max_body_bytes + 10))
     headers = {"Content-Encoding": "gzip"}
-    status, answer = http_call(server, "POST", PREDICT, bomb, headers)
+    status, answer = http_call(server.port, "POST", PREDICT, bomb, headers)
     assert status == 413 and "Decompressed request body exceeds the limit" in answer["error"]
-    status, answer = http_call(server, "POST", PREDICT, b"not gzip", headers)
+    status, answer = http_call(server.port, "POST", PREDICT, b"not gzip", headers)
     assert status == 400 and "Failed to decompress gzip request body" in answer["error"]
     assert_healthy(server)

@@ -7,7 +7,6 @@ the real architectures run in `benchmarks/extraction_benchmark.py`.
 """
 
 import sys
-import threading
 from unittest import mock
 
 import numpy as np
@@ -15,6 +14,7 @@ import pytest
 import tensorflow as tf
 from absl import flags
 from absl.testing import flagsaver
+from serving_helpers import serving_in_thread
 
 from ave_tf import cli, export_video, predict, predictors
 from ave_tf.events import format_timeline, segment_events
@@ -70,11 +70,8 @@ def video_server(exported):
     _, path = exported
     repository = ModelRepository("psp_video", path.parent, poll_seconds=0)
     repository.refresh()
-    server = ModelServer(("127.0.0.1", 0), repository)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving_in_thread(ModelServer(("127.0.0.1", 0), repository)) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
