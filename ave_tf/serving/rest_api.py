@@ -20,7 +20,6 @@ deeper than 1,024 levels and integers beyond a double, and `to_array` refuses an
 deeper than its signature before NumPy builds anything.
 """
 
-import base64
 import binascii
 import dataclasses
 import json
@@ -189,6 +188,8 @@ def check_value_count(body: bytes, max_values: int) -> None:
     passes at memory speed.
     """
     limit = max_values + _DOCUMENT_VALUES
+    if len(body) + 1 <= limit:  # the count below never exceeds len(body) + 1
+        return
     count = body.count(b",") + body.count(b"[") + body.count(b"{") + 1
     if count > limit:
         raise RestError(
@@ -373,7 +374,8 @@ def _string_value(item, spec: TensorSpec) -> bytes:
     text = item.get(B64_KEY)
     if len(item) != 1 or not isinstance(text, str):
         raise invalid_argument(f"JSON Value: {brief(item)} not formatted correctly for base64 data")
-    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    padding = -len(text) % 4  # strict: the base64 alphabet and padding only, one C pass
+    return binascii.a2b_base64(text + "=" * padding if padding else text, strict_mode=True)
 
 
 def _check_input(name: str, array: np.ndarray, spec: TensorSpec) -> None:

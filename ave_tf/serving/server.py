@@ -389,7 +389,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             raise invalid_argument(
                 f'Serving signature name: "{signature}" not found in signature def'
             )
-        strict = b"true" in body or b"false" in body
+        # Booleans among numbers are only caught in strict mode (see `rest_api.to_array`);
+        # string inputs (b64) need no such scan of the body.
+        numeric = any(spec.dtype.kind != "O" for spec in model.inputs[signature].values())
+        strict = numeric and (b"true" in body or b"false" in body)
         del body
         arrays, request_format = rest_api.request_inputs(
             doc, model.inputs[signature], strict=strict
