@@ -10,7 +10,9 @@ never imports it (it raises `ave_tf.errors.UsageError`):
   on. TensorFlow is still imported only when the program first needs it.
 - Bad input (`UsageError`, absl's ``app.UsageError``, a flag error) ends the program with one
   ``error: ...`` line on stderr and exit code 2, before anything is written.
-- Ctrl-C ends with one line instead of a traceback (exit code 130).
+- Ctrl-C ends with one line instead of a traceback (exit code 130), also when a finalizer
+  swallowed its `KeyboardInterrupt` (see `ave_tf.interrupts`); a second Ctrl-C ends the
+  program at once.
 """
 
 import contextlib
@@ -20,6 +22,7 @@ import os
 import sys
 import tempfile
 
+from ave_tf import interrupts
 from ave_tf.errors import UsageError
 
 EXIT_USAGE = 2
@@ -113,14 +116,24 @@ def run(main, interrupted_message: str = "interrupted") -> None:
     """
     from absl import app
 
+    def interrupted():
+        print(interrupted_message, file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+
     def guarded_main(argv):
-        try:
-            return main(argv)
-        except (UsageError, app.UsageError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            sys.exit(EXIT_USAGE)
-        except KeyboardInterrupt:
-            print(interrupted_message, file=sys.stderr)
-            sys.exit(EXIT_INTERRUPTED)
+        with interrupts.handling_ctrl_c():
+            try:
+                status = main(argv)
+                interrupts.raise_if_requested()  # A Ctrl-C that no safe point acted on.
+                return status
+            except (UsageError, app.UsageError) as error:
+                print(f"error: {error}", file=sys.stderr)
+                sys.exit(EXIT_USAGE)
+            except KeyboardInterrupt:
+                interrupted()
+            except Exception:
+                if interrupts.requested():  # The interrupt, turned into another error.
+                    interrupted()
+                raise
 
     app.run(guarded_main, flags_parser=parse_flags)

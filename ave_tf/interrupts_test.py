@@ -1,0 +1,115 @@
+"""Ctrl-C in `cli.run` programs: one line and exit 130, also when a finalizer swallowed it."""
+
+import signal
+import subprocess
+import sys
+import textwrap
+from unittest import mock
+
+import pytest
+
+from ave_tf import cli, interrupts
+
+MESSAGE = "interrupted: run the same command again"
+
+
+class PressesCtrlC:
+    """Sends SIGINT to this process from its finalizer: Python's handler then raises inside
+    ``__del__``, which Python reports as unraisable and ignores (as it does in TensorFlow's
+    ``ConcreteFunctionGarbageCollector.__del__``, where a user's Ctrl-C got lost)."""
+
+    steps: list = []
+
+    def __del__(self):
+        PressesCtrlC.steps.append("pressed")
+        signal.raise_signal(signal.SIGINT)
+        PressesCtrlC.steps.append("finalizer went on")  # Not reached: the handler raised.
+
+
+def press_ctrl_c_in_a_finalizer():
+    PressesCtrlC.steps = []
+    PressesCtrlC()  # Freed, so finalized, at once.
+    assert PressesCtrlC.steps == ["pressed"], "the interrupt must arrive inside the finalizer"
+
+
+def run_cli(main):
+    """(exit code, stderr lines) of ``cli.run(main)`` run as a program would run it."""
+    with mock.patch.object(sys, "argv", ["program"]), pytest.raises(SystemExit) as exited:
+        cli.run(main, interrupted_message=MESSAGE)
+    return exited.value.code or 0
+
+
+def test_ctrl_c_swallowed_by_a_finalizer_still_ends_with_one_line_and_130(capfd):
+    finished = []
+
+    def main(argv):
+        press_ctrl_c_in_a_finalizer()
+        finished.append(True)  # The program's work carried on to its end.
+        return 0
+
+    assert run_cli(main) == cli.EXIT_INTERRUPTED
+    assert finished == [True]
+    assert capfd.readouterr().err.splitlines() == [MESSAGE]  # No "Exception ignored in".
+
+
+def test_safe_points_stop_a_loop_after_a_swallowed_ctrl_c(capfd):
+    steps = []
+
+    def main(argv):
+        for step in range(5):
+            steps.append(step)
+            if step == 1:
+                press_ctrl_c_in_a_finalizer()
+            interrupts.raise_if_requested()
+        return 0
+
+    assert run_cli(main) == cli.EXIT_INTERRUPTED
+    assert steps == [0, 1]
+    assert capfd.readouterr().err.splitlines() == [MESSAGE]
+
+
+def test_ctrl_c_turned_into_another_error_is_reported_as_the_interrupt(capfd):
+    def main(argv):
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except:  # noqa: E722  (what some libraries do around a call)
+            raise ValueError("could not compute the output shape") from None
+
+    assert run_cli(main) == cli.EXIT_INTERRUPTED
+    assert capfd.readouterr().err.splitlines() == [MESSAGE]
+
+
+def test_without_a_ctrl_c_programs_end_as_before(capfd):
+    assert run_cli(lambda argv: 3) == 3
+    with pytest.raises(ValueError, match="a bug"):
+        run_cli(lambda argv: (_ for _ in ()).throw(ValueError("a bug")))
+    assert not interrupts.requested()
+    interrupts.raise_if_requested()  # Outside `handling_ctrl_c` nothing was recorded.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert sys.unraisablehook is not None and not interrupts.requested()
+
+
+def test_second_ctrl_c_ends_the_program_at_once(tmp_path):
+    # The first Ctrl-C's KeyboardInterrupt is caught (as a long cleanup would outlast it); the
+    # second ends the program by SIGINT's default action, not with another KeyboardInterrupt
+    # (which would wait for the main thread to run Python code, e.g. after a long op).
+    program = textwrap.dedent(
+        """
+        import signal, sys, threading
+        from ave_tf import interrupts
+
+        with interrupts.handling_ctrl_c():
+            try:
+                signal.raise_signal(signal.SIGINT)
+            except KeyboardInterrupt:
+                print("first", flush=True)
+            threading.Timer(0.2, signal.raise_signal, [signal.SIGINT]).start()
+            threading.Event().wait(60)
+        print("not stopped", flush=True)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == -signal.SIGINT, (result.returncode, result.stderr)
+    assert result.stdout == "first\n"
