@@ -6,6 +6,7 @@ import sys
 import textwrap
 from unittest import mock
 
+import numpy as np
 import pytest
 
 from ave_tf import cli, interrupts
@@ -77,6 +78,28 @@ def test_ctrl_c_turned_into_another_error_is_reported_as_the_interrupt(capfd):
 
     assert run_cli(main) == cli.EXIT_INTERRUPTED
     assert capfd.readouterr().err.splitlines() == [MESSAGE]
+
+
+def test_extraction_stops_after_the_video_of_a_swallowed_ctrl_c(tmp_path):
+    from ave_tf import extract
+
+    class Extractor:  # Zeros in the features' shapes; Ctrl-C while extracting video 1.
+        calls = 0
+
+        def extract(self, path, start_seconds, silent_audio):
+            if Extractor.calls == 1:
+                press_ctrl_c_in_a_finalizer()
+            Extractor.calls += 1
+            return np.zeros((10, 128), np.float32), np.zeros((10, 7, 7, 512), np.float32)
+
+    videos = []
+    for index in range(4):
+        (tmp_path / f"{index}.mp4").write_bytes(b"")
+        videos.append((str(index), tmp_path / f"{index}.mp4"))
+    output = tmp_path / "features.h5"
+    with interrupts.handling_ctrl_c(), pytest.raises(KeyboardInterrupt):
+        extract.extract_to_file(videos, output, Extractor)
+    assert Extractor.calls == 2 and len(list(tmp_path.glob("features.h5.parts/*.npz"))) == 2
 
 
 def test_without_a_ctrl_c_programs_end_as_before(capfd):
