@@ -126,14 +126,16 @@ def run(main, interrupted_message: str = "interrupted") -> None:
                 status = main(argv)
                 interrupts.raise_if_requested()  # A Ctrl-C that no safe point acted on.
                 return status
-            except (UsageError, app.UsageError) as error:
-                print(f"error: {error}", file=sys.stderr)
-                sys.exit(EXIT_USAGE)
             except KeyboardInterrupt:
                 interrupted()
-            except Exception:
-                if interrupts.requested():  # The interrupt, turned into another error.
+            except Exception as error:
+                # After a Ctrl-C, an error is its KeyboardInterrupt turned into another (by a
+                # bare ``except:``, or C code: a SystemError came out of Keras' train step).
+                if interrupts.requested():
                     interrupted()
+                if isinstance(error, (UsageError, app.UsageError)):
+                    print(f"error: {error}", file=sys.stderr)
+                    sys.exit(EXIT_USAGE)
                 raise
 
     app.run(guarded_main, flags_parser=parse_flags)

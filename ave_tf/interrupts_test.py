@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from ave_tf import cli, interrupts
+from ave_tf.errors import UsageError
 
 MESSAGE = "interrupted: run the same command again"
 
@@ -69,12 +70,13 @@ def test_safe_points_stop_a_loop_after_a_swallowed_ctrl_c(capfd):
     assert capfd.readouterr().err.splitlines() == [MESSAGE]
 
 
-def test_ctrl_c_turned_into_another_error_is_reported_as_the_interrupt(capfd):
+@pytest.mark.parametrize("error", [ValueError, SystemError, UsageError])
+def test_ctrl_c_turned_into_another_error_is_reported_as_the_interrupt(capfd, error):
     def main(argv):
         try:
             signal.raise_signal(signal.SIGINT)
-        except:  # noqa: E722  (what some libraries do around a call)
-            raise ValueError("could not compute the output shape") from None
+        except:  # noqa: E722  (what some libraries and C extensions do around a call)
+            raise error("bad argument to internal function") from None
 
     assert run_cli(main) == cli.EXIT_INTERRUPTED
     assert capfd.readouterr().err.splitlines() == [MESSAGE]
@@ -103,7 +105,11 @@ def test_extraction_stops_after_the_video_of_a_swallowed_ctrl_c(tmp_path):
 
 
 def test_without_a_ctrl_c_programs_end_as_before(capfd):
+    def bad_input(argv):
+        raise UsageError("--x: bad")
+
     assert run_cli(lambda argv: 3) == 3
+    assert run_cli(bad_input) == cli.EXIT_USAGE
     with pytest.raises(ValueError, match="a bug"):
         run_cli(lambda argv: (_ for _ in ()).throw(ValueError("a bug")))
     assert not interrupts.requested()
