@@ -11,8 +11,8 @@ never imports it (it raises `ave_tf.errors.UsageError`):
 - Bad input (`UsageError`, absl's ``app.UsageError``, a flag error) ends the program with one
   ``error: ...`` line on stderr and exit code 2, before anything is written.
 - Ctrl-C ends with one line instead of a traceback (exit code 130), also when a finalizer
-  swallowed its `KeyboardInterrupt` (see `ave_tf.interrupts`); a second Ctrl-C ends the
-  program at once.
+  swallowed its `KeyboardInterrupt` (see `ave_tf.interrupts`) or while the program starts;
+  a second Ctrl-C ends the program at once.
 """
 
 import contextlib
@@ -46,14 +46,14 @@ def _requested_verbosity(argv) -> int:
 
 @contextlib.contextmanager
 def _stderr_held_back():
-    """Holds back what is written to file descriptor 2; replays it if the block raises."""
+    """Holds back what is written to file descriptor 2; replays it if the block fails."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as held:
         os.dup2(held.fileno(), 2)
         try:
             yield
-        except BaseException:
+        except Exception:  # Not for a Ctrl-C: that is one line (`_one_line_for_ctrl_c`).
             os.dup2(saved, 2)
             held.seek(0)
             os.write(2, held.read())
@@ -94,6 +94,22 @@ else:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" not in sys.modules:
         sys.meta_path.insert(0, _QuietTensorFlowImport())
+
+
+def _one_line_for_ctrl_c(report):
+    """A `sys.excepthook` that prints one line for a Ctrl-C outside `run` (while the program
+    imports TensorFlow, say); Python then ends the process by SIGINT as usual."""
+
+    def excepthook(kind, value, traceback):
+        if issubclass(kind, KeyboardInterrupt):
+            print("interrupted", file=sys.stderr)
+        else:
+            report(kind, value, traceback)
+
+    return excepthook
+
+
+sys.excepthook = _one_line_for_ctrl_c(sys.excepthook)
 
 
 def parse_flags(argv):

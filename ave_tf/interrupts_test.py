@@ -142,3 +142,12 @@ def test_second_ctrl_c_ends_the_program_at_once(tmp_path):
     )
     assert result.returncode == -signal.SIGINT, (result.returncode, result.stderr)
     assert result.stdout == "first\n"
+
+
+def test_ctrl_c_while_the_program_starts_is_one_line():
+    # Before `cli.run` (the entry point still imports TensorFlow, say).
+    program = "from ave_tf import cli; import signal; signal.raise_signal(signal.SIGINT)"
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == -signal.SIGINT and result.stderr == "interrupted\n", result
