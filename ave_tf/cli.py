@@ -10,7 +10,9 @@ never imports it (it raises `ave_tf.errors.UsageError`):
   on. TensorFlow is still imported only when the program first needs it.
 - Bad input (`UsageError`, absl's ``app.UsageError``, a flag error) ends the program with one
   ``error: ...`` line on stderr and exit code 2, before anything is written.
-- Ctrl-C ends with one line instead of a traceback (exit code 130).
+- Ctrl-C ends with one line instead of a traceback (exit code 130), also when a finalizer
+  swallowed its `KeyboardInterrupt` (see `ave_tf.interrupts`) or while the program starts;
+  a second Ctrl-C ends the program at once.
 """
 
 import contextlib
@@ -20,6 +22,7 @@ import os
 import sys
 import tempfile
 
+from ave_tf import interrupts
 from ave_tf.errors import UsageError
 
 EXIT_USAGE = 2
@@ -43,14 +46,14 @@ def _requested_verbosity(argv) -> int:
 
 @contextlib.contextmanager
 def _stderr_held_back():
-    """Holds back what is written to file descriptor 2; replays it if the block raises."""
+    """Holds back what is written to file descriptor 2; replays it if the block fails."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as held:
         os.dup2(held.fileno(), 2)
         try:
             yield
-        except BaseException:
+        except Exception:  # Not for a Ctrl-C: that is one line (`_one_line_for_ctrl_c`).
             os.dup2(saved, 2)
             held.seek(0)
             os.write(2, held.read())
@@ -93,6 +96,22 @@ else:
         sys.meta_path.insert(0, _QuietTensorFlowImport())
 
 
+def _one_line_for_ctrl_c(report):
+    """A `sys.excepthook` that prints one line for a Ctrl-C outside `run` (while the program
+    imports TensorFlow, say); Python then ends the process by SIGINT as usual."""
+
+    def excepthook(kind, value, traceback):
+        if issubclass(kind, KeyboardInterrupt):
+            print("interrupted", file=sys.stderr)
+        else:
+            report(kind, value, traceback)
+
+    return excepthook
+
+
+sys.excepthook = _one_line_for_ctrl_c(sys.excepthook)
+
+
 def parse_flags(argv):
     """``app.run`` flags parser: a flag error is one ``error:`` line and exit code 2."""
     from absl import flags
@@ -113,14 +132,26 @@ def run(main, interrupted_message: str = "interrupted") -> None:
     """
     from absl import app
 
+    def interrupted():
+        print(interrupted_message, file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+
     def guarded_main(argv):
-        try:
-            return main(argv)
-        except (UsageError, app.UsageError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            sys.exit(EXIT_USAGE)
-        except KeyboardInterrupt:
-            print(interrupted_message, file=sys.stderr)
-            sys.exit(EXIT_INTERRUPTED)
+        with interrupts.handling_ctrl_c():
+            try:
+                status = main(argv)
+                interrupts.raise_if_requested()  # A Ctrl-C that no safe point acted on.
+                return status
+            except KeyboardInterrupt:
+                interrupted()
+            except Exception as error:
+                # After a Ctrl-C, an error is its KeyboardInterrupt turned into another (by a
+                # bare ``except:``, or C code: a SystemError came out of Keras' train step).
+                if interrupts.requested():
+                    interrupted()
+                if isinstance(error, (UsageError, app.UsageError)):
+                    print(f"error: {error}", file=sys.stderr)
+                    sys.exit(EXIT_USAGE)
+                raise
 
     app.run(guarded_main, flags_parser=parse_flags)

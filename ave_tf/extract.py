@@ -22,6 +22,7 @@ import sys
 
 from absl import flags
 
+from ave_tf import interrupts
 from ave_tf.errors import UsageError
 
 FLAGS = flags.FLAGS
@@ -167,6 +168,7 @@ def extract_to_file(
         for path in tqdm.tqdm(todo, desc="extract", unit="video", file=sys.stderr):
             audio, visual = extractor.extract(path, start_seconds, silent_audio)
             parts.add(path, audio, visual)
+            interrupts.raise_if_requested()  # A Ctrl-C that a finalizer swallowed.
     return parts.finish(videos)
 
 

@@ -6,6 +6,7 @@
   backup is damaged; kept until the seed's results are on disk.
 - `EpochSeeds`: dropout randomness that is a function of (seed, epoch, step, call).
 - `ScalarLogs`: TensorBoard scalars without the `tensorboard` package.
+- `StopOnCtrlC`: ends `fit` at the next batch or epoch end after a Ctrl-C.
 - `progress_verbosity`: a progress bar on a terminal, one line per epoch otherwise.
 
 Model selection. Official scripts evaluate after 0-based epochs 5, 10, 15, ... (``epoch % 5
@@ -28,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
+from ave_tf import interrupts
 from ave_tf.atomic_files import atomic_path, read_json, write_json_atomic
 
 ACCURACY_KEY = "segment_accuracy"
@@ -331,6 +333,24 @@ class ScalarLogs(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._writer is not None:
             self._writer.close()
+
+
+# -- Ctrl-C ----------------------------------------------------------------------------------
+
+
+class StopOnCtrlC(keras.callbacks.Callback):
+    """Raises `KeyboardInterrupt` at the first batch or epoch end after a Ctrl-C.
+
+    A Ctrl-C raises at once, except where a finalizer swallows it (`ave_tf.interrupts`); then
+    this stops the run. Put it after `Backup` (an epoch that ended is kept). What is stopped
+    resumes as a kill does: from the last finished epoch, identical to an uninterrupted run.
+    """
+
+    def on_train_batch_end(self, batch, logs=None):
+        interrupts.raise_if_requested()
+
+    def on_epoch_end(self, epoch, logs=None):
+        interrupts.raise_if_requested()
 
 
 def progress_verbosity() -> int:

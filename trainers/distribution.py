@@ -141,7 +141,7 @@ def fit_custom_loop(model, config, stream, strategy, epochs, callbacks, initial_
         stream: `ave_tf.data.TrainingStream` (global batches).
         strategy: the `MultiWorkerMirroredStrategy` (any strategy works).
         epochs: total epochs; training starts at `initial_epoch` (resume).
-        callbacks: Keras callbacks (given the model, called at epoch boundaries).
+        callbacks: Keras callbacks (given the model, called at epoch and batch ends).
         selector: the `ValidationSelection` among `callbacks`; validates with
             `evaluate_locally` since `model.evaluate` shares fit's problem.
     """
@@ -177,8 +177,9 @@ def fit_custom_loop(model, config, stream, strategy, epochs, callbacks, initial_
         total = 0.0
         for _, _, metric in train_metrics:
             metric.reset_state()
-        for _ in range(stream.steps_per_epoch):
+        for step in range(stream.steps_per_epoch):
             total += float(train_step(iterator))
+            callback_list.on_train_batch_end(step)
         logs = {"loss": total / stream.steps_per_epoch}
         logs.update({key: float(metric.result()) for key, _, metric in train_metrics})
         callback_list.on_epoch_end(epoch, logs)

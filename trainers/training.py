@@ -6,8 +6,8 @@
    writes the resolved `config.json`; `check_export_dir` proves the export dir is writable.
 2. For each seed, `train_seed` builds and compiles the model inside the strategy's scope and
    calls `model.fit` (or `trainers.distribution.fit_custom_loop` under multi-worker) with the
-   callbacks of `trainers.callbacks` (selection, backup, dropout seeds, scalar logs); after
-   training it reloads the selected epoch's weights and evaluates the test split once. A
+   callbacks of `trainers.callbacks` (selection, backup, dropout seeds, scalar logs, Ctrl-C);
+   after training it reloads the selected epoch's weights and evaluates the test split once. A
    finished seed's `seed_<s>/result.json` makes a restarted job skip it; its backup is
    deleted only after that file is written.
 3. `results.json` and a printed table; the best-validation seed's selected model is exported
@@ -28,7 +28,7 @@ import time
 import keras
 import tensorflow as tf
 
-from ave_tf import data
+from ave_tf import data, interrupts
 from ave_tf.atomic_files import atomic_path, read_json, write_json_atomic
 from ave_tf.errors import UsageError
 from trainers import callbacks as callbacks_lib
@@ -182,6 +182,7 @@ def train_seed(config, seed, source, strategy, run_dir, callbacks=()):
         backup,
         callbacks_lib.ScalarLogs(pathlib.Path(config.model_dir) / "logs" / run_dir.name),
         *callbacks,
+        callbacks_lib.StopOnCtrlC(),
     ]
     if distribution.is_multi_worker(strategy):
         distribution.fit_custom_loop(
@@ -203,6 +204,7 @@ def train_seed(config, seed, source, strategy, run_dir, callbacks=()):
             verbose=callbacks_lib.progress_verbosity(),
             shuffle=False,
         )
+    interrupts.raise_if_requested()  # Ctrl-C at the last epoch's end: a re-run resumes here.
     selector.restore_selected(model)
     # The test split is read here, once, after selection is final.
     test_dataset = targets_for(model, source.evaluation(config.test_split, config.batch_size))
@@ -293,6 +295,7 @@ def _run_training(config, source, strategy, callbacks):
     for seed in config.seeds:
         run_dir = pathlib.Path(config.model_dir) / f"seed_{seed}"
         runs.append(train_seed(config, seed, source, strategy, run_dir, callbacks))
+    interrupts.raise_if_requested()
     export_path = export_selected(config, runs) if config.export_dir else None
     wall = time.perf_counter() - start
     summary = reports.summarize(config, runs, wall, export_path)

@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ave_tf import data
+from ave_tf import data, interrupts
 from ave_tf.config import (
     AVELFullySupervisedConfig,
     FullySupervisedConfig,
     WeaklySupervisedConfig,
 )
 from ave_tf.errors import UsageError
+from ave_tf.interrupts_test import press_ctrl_c_in_a_finalizer
 from ave_tf.testing.random_videos import random_splits
 from trainers import config as run_config
 from trainers import distribution as strategy
@@ -164,6 +165,15 @@ class Interrupt(keras.callbacks.Callback):
             raise KeyboardInterrupt("simulated kill")
 
 
+class CtrlCInFinalizer(Interrupt):
+    """Presses Ctrl-C at the same point while a finalizer runs, which swallows Python's
+    KeyboardInterrupt (as TensorFlow's do): `StopOnCtrlC` must stop the run there."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch == 3 and batch == 1:
+            press_ctrl_c_in_a_finalizer()
+
+
 class EpochCounter(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()
@@ -173,26 +183,36 @@ class EpochCounter(keras.callbacks.Callback):
         self.epochs.append(epoch)
 
 
-def test_resume_after_interrupt_selects_the_same_epoch(tmp_path):
+def resume_config(tmp_path):
+    # --deterministic: TF op determinism, so "the same" can be bit for bit.
+    return tiny_config(tmp_path, epochs=6, model_dir=str(tmp_path / "run"), deterministic=True)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_run(tmp_path_factory):
+    """The seed's result of `resume_config`'s run, trained without a stop."""
+    config = resume_config(tmp_path_factory.mktemp("straight"))
+    source = data.InMemorySource("fully", random_splits(SIZES, seed=3))
+    one = strategy.make_strategy("one_device")
+    return training.run_training(config, source=source, strategy=one)["runs"][0]
+
+
+@pytest.mark.parametrize("stop", [Interrupt, CtrlCInFinalizer])
+def test_resume_after_interrupt_selects_the_same_epoch(tmp_path, stop, uninterrupted_run):
     from ave_tf.models import fully_supervised_model
 
     assert seed_generator_states(fully_supervised_model()), "dropout masks must be re-seeded"
-    # --deterministic: TF op determinism, so "the same" can be bit for bit.
-    config = tiny_config(
-        tmp_path, epochs=6, model_dir=str(tmp_path / "resumed"), deterministic=True
-    )
+    config = resume_config(tmp_path)
     source = data.InMemorySource("fully", random_splits(SIZES, seed=3))
     one = strategy.make_strategy("one_device")
-    with pytest.raises(KeyboardInterrupt):
-        training.run_training(config, source=source, strategy=one, callbacks=[Interrupt()])
-    assert not (tmp_path / "resumed" / "results.json").exists()
+    with interrupts.handling_ctrl_c(), pytest.raises(KeyboardInterrupt):
+        training.run_training(config, source=source, strategy=one, callbacks=[stop()])
+    assert not (tmp_path / "run" / "results.json").exists()
     counter = EpochCounter()
     resumed = training.run_training(config, source=source, strategy=one, callbacks=[counter])
     resumed = resumed["runs"][0]
     assert counter.epochs == [3, 4, 5], "the restart must resume at epoch 3, not start over"
-    reference = training.run_training(
-        config.replace(model_dir=str(tmp_path / "straight")), source=source, strategy=one
-    )["runs"][0]
+    reference = uninterrupted_run
     assert resumed["selected_epoch"] == reference["selected_epoch"]
     assert [r["epoch"] for r in resumed["epochs"]] == list(range(6))
     np.testing.assert_allclose(
