@@ -17,6 +17,11 @@ TFRecords TFDS wrote, each record parsed when read; in memory: one copy of the d
 arrays), and every batch is a batch of indices -> the videos copied once into new arrays that
 TensorFlow takes over without copying them again. Training permutes indices, never examples,
 so no shuffle buffer holds a second copy of the data.
+
+The pipeline reads no batch ahead itself: ``fit`` and ``evaluate`` under a ``tf.distribute``
+strategy (the trainers) read through the strategy's iterator, which already prepares the next
+batch (one on the host, one on the device) while the model works on the current one; a read
+ahead here held one more 128 MB batch. Iterated without a strategy, add ``.prefetch(1)``.
 """
 
 import dataclasses
@@ -35,11 +40,6 @@ from ave_tf.errors import UsageError
 DATASET = "tfds_ave"
 TRAIN_BACKGROUND = "train_background"
 SETTINGS = ("fully", "weakly")
-
-_READ_AHEAD = 1
-"""Batches prepared while the model trains on the current one (~128 MB each at batch 128):
-one is enough to keep the model fed (reading and parsing a batch takes a fraction of a step);
-under a ``tf.distribute`` strategy (the trainers' ``fit``) its iterator reads two more."""
 
 # The four features a batch holds: per video shape and dtype. ``tfds_ave``'s builder
 # serializes the float32 tensors as raw little-endian bytes (``Encoding.BYTES``), the segment
@@ -217,8 +217,12 @@ class VideoStore:
             for name, (shape, dtype) in _FEATURES.items()
         }
         if self._arrays is not None:
+            if len(indices) and not 0 <= np.min(indices) <= np.max(indices) < len(self):
+                raise IndexError(f"video indices outside [0, {len(self)}): {indices}")
             for name, values in batch.items():
-                np.take(self._arrays[name], indices, axis=0, out=values)
+                # mode="raise" (the default) writes into a temporary copy of ``out`` (another
+                # 128 MB per batch); the indices are checked above, so "clip" never clips.
+                np.take(self._arrays[name], indices, axis=0, out=values, mode="clip")
         else:
             for row, index in enumerate(indices):
                 self._parse(int(index), batch, row)
@@ -339,12 +343,12 @@ def _batches(store: VideoStore, index_batches: tf.data.Dataset, setting: str) ->
         inputs = {"audio": videos["audio"], "visual": videos["visual"]}
         return inputs, _targets(setting, videos)
 
-    # Exactly _READ_AHEAD batches ahead: by default tf.data makes the (stateless) map parallel
-    # and injects an autotuned prefetch, which held 2 more 128 MB batches.
+    # No batch read ahead here (module doc): by default tf.data makes the (stateless) map
+    # parallel and injects an autotuned prefetch, which held 2 more 128 MB batches.
     options = tf.data.Options()
     options.experimental_optimization.map_parallelization = False
     options.experimental_optimization.inject_prefetch = False
-    return index_batches.map(read).prefetch(_READ_AHEAD).with_options(options)
+    return index_batches.map(read).with_options(options)
 
 
 def training_stream(

@@ -229,6 +229,10 @@ def test_batches_are_gathered_into_aligned_arrays():
     np.testing.assert_array_equal(batch["audio"], audio[indices])
     np.testing.assert_array_equal(batch["visual"], visual[indices])
     np.testing.assert_array_equal(batch["segment_labels"], labels[indices])
+    # In memory the gather does not wrap or clip an index outside the split: it refuses it.
+    for outside in ([0, 5], [-1, 2]):
+        with pytest.raises(IndexError, match=r"outside \[0, 5\)"):
+            store.take(np.array(outside))
 
 
 def test_a_record_that_is_not_a_tfds_ave_example_is_named(tmp_path):
