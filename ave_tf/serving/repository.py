@@ -227,7 +227,8 @@ class ModelRepository:
             self.resolve(model_name, version, label)  # raises the 400
         if label is not None:
             version = self._version_for_label(label)
-        loaded, ended = self._loaded, set(self._ended)
+        with self._lock:  # refresh() swaps _loaded and then _ended: read both at one moment
+            loaded, ended = self._loaded, set(self._ended)
         states = {v: "AVAILABLE" for v in loaded} | {v: "END" for v in ended - set(loaded)}
         if model_name != self.name or not states:
             raise not_found(f"Could not find any versions of model {model_name}")
