@@ -32,10 +32,12 @@ setuptools.setup(
         # audio to 16 kHz as the official VGGish front end does.
         "av==18.1.0",
         "resampy==0.4.3",
-        # Serving: TF Serving's own protos for gRPC (PredictionService), fast JSON.
+        # Serving: TF Serving's own protos for gRPC (PredictionService), fast JSON, fast
+        # base64 for REST binary values (SIMD: ~40x binascii on 1 MB, BENCHMARKS.md "Serving").
         "tensorflow-serving-api==2.21.0",
         "grpcio==1.85.3",
         "orjson==3.13.0",
+        "pybase64==1.5.1",
     ],
     extras_require={
         "test": [

@@ -8,21 +8,22 @@
 Requests are columnar (`{"inputs": ...}`) by default or row (`{"instances": ...}`), optionally
 binary (`binary=True`: the `predict_bytes` signature, each video's features as one
 `{"b64": ...}` value of raw little-endian float32, ~1.3 MB instead of ~5 MB of JSON numbers),
-gzip-compressed, pinned to a version (`/versions/N`) or a label (`/labels/L`). 503 and 504
-answers are retried with exponential backoff. Answers with `{"error": ...}` raise a
-`ServingError` subclass carrying the HTTP status and the server's message. Inputs are checked
-before sending (shape, finite values): TF Serving itself would accept NaN/Infinity and answer
-with NaN probabilities, so the client refuses them with `InvalidInputError`. JSON is
-encoded and decoded with orjson (`rest_api.dumps`/`loads`): arrays go out without `tolist()`.
+gzip-compressed, pinned to a version (`/versions/N`) or a label (`/labels/L`). Each thread
+keeps its HTTP/1.1 connection open between requests (a connection the server closed while idle
+is reopened once). 503 and 504 answers are retried with exponential backoff. Answers with
+`{"error": ...}` raise a `ServingError` subclass carrying the HTTP status and the server's
+message. Inputs are checked before sending (shape, finite values): TF Serving itself would
+accept NaN/Infinity and answer with NaN probabilities, so the client refuses them with
+`InvalidInputError`. JSON is encoded and decoded with orjson (`rest_api.dumps`/`loads`): arrays
+go out without `tolist()`.
 """
 
-import base64
 import dataclasses
 import gzip
+import http.client
+import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 
 import numpy as np
@@ -189,10 +190,7 @@ def binary_inputs(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     `{"b64": ...}` values, each one video's features as raw little-endian float32."""
     return {
         name + BYTES_SUFFIX: np.array(
-            [
-                {rest_api.B64_KEY: base64.b64encode(video.astype("<f4").tobytes()).decode()}
-                for video in np.asarray(array)
-            ],
+            [rest_api.b64_value(video.astype("<f4").tobytes()) for video in np.asarray(array)],
             dtype=object,
         )
         for name, array in inputs.items()
@@ -252,6 +250,7 @@ class ServingClient:
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
+        self._local = threading.local()
 
     def model_url(self) -> str:
         """`<server>/v1/models/<model>[/versions/N|/labels/L]`."""
@@ -262,27 +261,61 @@ class ServingClient:
             url += f"/labels/{urllib.parse.quote(self.label, safe='')}"
         return url
 
+    def _connection(self) -> http.client.HTTPConnection:
+        """This thread's connection to the server (opened on first use, then kept)."""
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            parsed = urllib.parse.urlsplit(self.server)
+            kind = http.client.HTTPSConnection if parsed.scheme == "https" else None
+            kind = kind or http.client.HTTPConnection
+            connection = self._local.connection = kind(parsed.netloc, timeout=self.timeout)
+        return connection
+
+    def _exchange(self, method: str, url: str, body: bytes | None, headers) -> tuple[int, bytes]:
+        """One HTTP request on this thread's kept-alive connection: (status, body).
+
+        A connection that was already open may have been closed by the server while idle
+        (its keep-alive timeout, a restart): that failure is retried once on a new one.
+        """
+        parsed = urllib.parse.urlsplit(url)
+        target = parsed.path + (f"?{parsed.query}" if parsed.query else "")
+        while True:
+            connection = self._connection()
+            reused = connection.sock is not None
+            try:
+                connection.request(method, target, body=body, headers=headers)
+                response = connection.getresponse()
+                data = response.read()
+            except (ConnectionError, http.client.HTTPException):
+                connection.close()
+                if reused:
+                    continue
+                raise
+            except BaseException:
+                connection.close()
+                raise
+            if response.will_close:
+                connection.close()
+            return response.status, data
+
     def request(self, method: str, url: str, body: bytes | None = None, headers=None) -> dict:
         """Sends one request (with retries) and returns the decoded JSON answer."""
         headers = dict(headers or {})
         attempt = 0
         while True:
-            request = urllib.request.Request(url, data=body, method=method, headers=headers)
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    return rest_api.loads(response.read())
-            except urllib.error.HTTPError as error:
-                status, raw = error.code, error.read()
-                error.close()
+                status, raw = self._exchange(method, url, body, headers)
+            except (OSError, http.client.HTTPException) as error:
+                failure = ServerUnavailableError(0, f"cannot reach server: {error}", url)
+            else:
+                if 200 <= status < 300:
+                    return rest_api.loads(raw)
                 text = raw.decode("utf-8", "replace")
                 try:
                     message = rest_api.loads(raw).get("error", text)
                 except (ValueError, AttributeError):
                     message = text
                 failure = error_for_status(status, message, url)
-            except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
-                reason = getattr(error, "reason", error)
-                failure = ServerUnavailableError(0, f"cannot reach server: {reason}", url)
             if not isinstance(failure, ServerUnavailableError) or attempt >= self.retries:
                 raise failure
             time.sleep(self.backoff * 2**attempt)

@@ -11,7 +11,6 @@ client's ``predict_outputs(inputs)`` (``ave_tf.serving.grpc_client``) takes the 
 as binary ``TensorProto`` strings.
 """
 
-import base64
 import gzip
 import json
 from collections.abc import Mapping
@@ -27,9 +26,7 @@ def json_values(array: np.ndarray):
     array = np.asarray(array)
     if array.dtype.kind not in "OS":
         return array.tolist()
-    return np.vectorize(
-        lambda value: {"b64": base64.b64encode(value).decode("ascii")}, otypes=[object]
-    )(array).tolist()
+    return np.vectorize(rest_api.b64_value, otypes=[object])(array).tolist()
 
 
 def predict_rest(

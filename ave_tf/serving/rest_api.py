@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 import orjson
+import pybase64
 
 ROW = "row"
 COLUMNAR = "columnar"
@@ -332,6 +333,12 @@ B64_KEY = "b64"
 """TF Serving's key for binary values of string inputs: `{"b64": "<base64>"}`."""
 
 
+def b64_value(data: bytes) -> dict[str, str]:
+    """`{"b64": "<base64 of data>"}`, TF Serving's JSON form of a binary string value
+    (pybase64's SIMD encoder: ~40x the standard library's on 1 MB)."""
+    return {B64_KEY: pybase64.b64encode_as_string(data)}
+
+
 def string_array(value, spec: TensorSpec, name: str | None = None) -> np.ndarray:
     """A JSON value for a string input as a NumPy object array of `bytes`, read as TF Serving
     reads DT_STRING values: a JSON string is its UTF-8 bytes, an object `{"b64": "<base64>"}`
@@ -374,8 +381,12 @@ def _string_value(item, spec: TensorSpec) -> bytes:
     text = item.get(B64_KEY)
     if len(item) != 1 or not isinstance(text, str):
         raise invalid_argument(f"JSON Value: {brief(item)} not formatted correctly for base64 data")
-    padding = -len(text) % 4  # strict: the base64 alphabet and padding only, one C pass
-    return binascii.a2b_base64(text + "=" * padding if padding else text, strict_mode=True)
+    text = text + "=" * (-len(text) % 4)  # strict: the base64 alphabet and padding only
+    try:
+        return pybase64.b64decode(text, validate=True)  # SIMD: ~40x binascii on 1 MB
+    except binascii.Error:
+        binascii.a2b_base64(text, strict_mode=True)  # raises with the precise reason
+        raise
 
 
 def _check_input(name: str, array: np.ndarray, spec: TensorSpec) -> None:

@@ -31,6 +31,9 @@ class _Scripted(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", 0))
         self.server.bodies.append(self.rfile.read(length))
         self.server.hits.append(self.path)
+        self.server.peers.append(self.client_address)
+        # without saying so (no `Connection: close`), as a server ending an idle connection
+        self.close_connection = self.server.close_silently
         status, document, delay = self.server.script.pop(0)
         if delay:
             threading.Event().wait(delay)
@@ -48,7 +51,8 @@ class _Scripted(http.server.BaseHTTPRequestHandler):
 def scripted():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
     server.daemon_threads = True
-    server.hits, server.script, server.bodies = [], [], []
+    server.hits, server.script, server.bodies, server.peers = [], [], [], []
+    server.close_silently = False
     with serving_in_thread(server):
         yield server
 
@@ -107,6 +111,20 @@ def test_request_json_carries_the_exact_float32_values(scripted, request_format)
     float64_digits = json.dumps([audio.tolist(), visual.tolist()], separators=(",", ":"))
     assert len(scripted.bodies[0]) < 0.8 * len(float64_digits)  # shortest float32 text
     np.testing.assert_array_equal(prediction.segment_probabilities, np.float32(1 / 29))
+
+
+def test_keeps_its_connection_and_reopens_one_the_server_closed(scripted):
+    scripted.script += [(200, _answer(1), 0)] * 5
+    client = ServingClient(f"http://127.0.0.1:{scripted.server_port}", "m", retries=0)
+    for _ in range(3):
+        client.predict(*random_videos(1))
+    assert len(set(scripted.peers)) == 1  # one connection for three requests
+    scripted.close_silently = True
+    client.predict(*random_videos(1))  # the server closes this connection after answering
+    scripted.close_silently = False
+    client.predict(*random_videos(1))  # sent on the closed connection, then on a new one
+    assert len(scripted.hits) == 5  # nothing lost, nothing sent twice to the server
+    assert len(set(scripted.peers)) == 2
 
 
 def test_400_is_not_retried(scripted):
