@@ -42,6 +42,13 @@ flags.DEFINE_integer("requests_batch16", 6, "Timed REST/gRPC requests at batch 1
 flags.DEFINE_integer("calls_batch1", 200, "Timed in-process / PyTorch calls at batch 1.")
 flags.DEFINE_integer("calls_batch16", 20, "Timed in-process / PyTorch calls at batch 16.")
 flags.DEFINE_integer("warmup", 2, "Untimed requests per path and batch size first.")
+flags.DEFINE_integer(
+    "paired_rounds",
+    4,
+    "Extra rounds at batch 1, each the in-process XLA export then the official PyTorch model "
+    "(--calls_batch1 calls each); the 0.7x target is read from the median of their ratios, "
+    "since this machine's speed drifts between rows measured minutes apart.",
+)
 flags.DEFINE_string(
     "torch_python", "/work/torchvenv/bin/python", "Python of a venv with torch ('' skips)."
 )
@@ -92,7 +99,7 @@ def _measure_in_process(version_dir: str, label: str, inputs: dict, counts: dict
 
     loaded = load_version(version_dir, 1)
     rows, probabilities = [], {}
-    for batch in BATCHES:
+    for batch in counts:
         arrays = {name: value[:batch] for name, value in inputs.items()}
         seconds, first = _timings(
             lambda a=arrays: loaded.predict("serving_default", a), counts[batch], warmup
@@ -102,23 +109,25 @@ def _measure_in_process(version_dir: str, label: str, inputs: dict, counts: dict
     return rows, probabilities
 
 
-def _in_process(version_dir, label: str, inputs: dict) -> tuple[list[dict], dict]:
+def _in_process(version_dir, label: str, inputs: dict, batches=BATCHES) -> tuple[list, dict]:
     """`_measure_in_process` in a fresh process, as a server (and the official PyTorch row)
     runs its model: in the process that had just exported, every call ran 1.3-1.9x slower
     (measured at batch 1; not the garbage collector, not extra threads)."""
-    counts = {1: FLAGS.calls_batch1, 16: FLAGS.calls_batch16}
+    counts = {b: FLAGS.calls_batch1 if b == 1 else FLAGS.calls_batch16 for b in batches}
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         arguments = (str(version_dir), label, inputs, counts, FLAGS.warmup)
         return pool.apply(_measure_in_process, arguments)
 
 
-def _official_torch(workdir: pathlib.Path, state_path, inputs: dict, reference: dict):
+def _official_torch(
+    workdir: pathlib.Path, state_path, inputs: dict, reference: dict, batches=BATCHES
+) -> list[dict]:
     """Rows of the official PyTorch network, or a "not measured" row."""
     python = FLAGS.torch_python
     if not python or not os.path.exists(python):
         return [{"path": "official PyTorch", "missing": f"no torch Python at {python!r}"}]
     rows = []
-    for batch in BATCHES:
+    for batch in batches:
         batch_inputs = workdir / f"torch_inputs_{batch}.npz"
         np.savez(batch_inputs, **{f"{k}_{batch}": v[:batch] for k, v in inputs.items()})
         out = workdir / f"torch_out_{batch}.npz"
@@ -136,6 +145,19 @@ def _official_torch(workdir: pathlib.Path, state_path, inputs: dict, reference: 
                 _row("official PyTorch", batch, list(results[f"seconds_{batch}"]), None, note)
             )
     return rows
+
+
+def _paired_ratios(served, workdir, state_path, inputs: dict, reference: dict) -> list[float]:
+    """In-process XLA / official PyTorch batch-1 p50 ratios of `--paired_rounds` rounds."""
+    ratios = []
+    for _ in range(FLAGS.paired_rounds):
+        (ours,), _ = _in_process(served, "paired", inputs, batches=(1,))
+        (theirs,) = _official_torch(workdir, state_path, inputs, reference, batches=(1,))
+        if "missing" in theirs:
+            return []
+        ratios.append(ours["p50_ms"] / theirs["p50_ms"])
+        print(f"paired round: {ours['p50_ms']:.2f} / {theirs['p50_ms']:.2f} ms", flush=True)
+    return ratios
 
 
 def _json_library() -> str:
@@ -247,12 +269,18 @@ def _fmt(value, digits=1) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
-def _report(rows, json_rows, load_before, load_after) -> str:
+def _report(rows, json_rows, paired, load_before, load_after) -> str:
     by_key = {(r["path"], r.get("batch")): r for r in rows}
     base = by_key[("in-process SavedModel, XLA export (served)", 1)]["p50_ms"]
     changed = "".join(
         f" --{name}={FLAGS[name].value}"
-        for name in ("requests_batch1", "requests_batch16", "calls_batch1", "calls_batch16")
+        for name in (
+            "requests_batch1",
+            "requests_batch16",
+            "calls_batch1",
+            "calls_batch16",
+            "paired_rounds",
+        )
         if FLAGS[name].value != FLAGS[name].default
     )
     lines = [
@@ -298,7 +326,14 @@ def _report(rows, json_rows, load_before, load_after) -> str:
     if torch_row:
         lines.append(
             f"- in-process batch 1 <= 0.7x the official PyTorch model: {base:.2f} ms vs "
-            f"{torch_row['p50_ms']:.2f} ms = **{base / torch_row['p50_ms']:.2f}x**"
+            f"{torch_row['p50_ms']:.2f} ms = {base / torch_row['p50_ms']:.2f}x in the rows above"
+            + (
+                f"; in {len(paired)} alternating rounds ({FLAGS.calls_batch1} calls each, a fresh "
+                f"process each): {', '.join(f'{r:.2f}' for r in paired)}, median "
+                f"**{statistics.median(paired):.2f}x**"
+                if paired
+                else ""
+            )
         )
     for path in ("REST b64 (predict_bytes)", "gRPC"):
         row = by_key.get((path, 1))
@@ -341,6 +376,7 @@ def main(argv):
         print(json.dumps(row), flush=True)
     rows += _official_torch(workdir, state_path, inputs, reference)
     print(json.dumps(rows[-1]), flush=True)
+    paired = _paired_ratios(served, workdir, state_path, inputs, reference)
     server, url, grpc_target = _start_server(served)
     try:
         from ave_tf.serving.client import ServingClient
@@ -351,7 +387,7 @@ def main(argv):
         server.terminate()
         server.wait(timeout=30)
     json_rows = _json_work(served, inputs)
-    report = _report(rows, json_rows, load_before, os.getloadavg()[0])
+    report = _report(rows, json_rows, paired, load_before, os.getloadavg()[0])
     print(report)
     if FLAGS.section:
         write_section(FLAGS.section, report)
