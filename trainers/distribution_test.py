@@ -1,4 +1,5 @@
-"""Multi-worker training: 2 worker processes on 127.0.0.1 end with identical weights.
+"""`feed` reads no batch ahead on CPUs; multi-worker training: 2 worker processes on 127.0.0.1
+end with identical weights.
 
 Run as a script, this file is one worker: `TF_CONFIG=... python trainers/multi_worker_test.py
 MODEL_DIR` trains a tiny fully supervised run with `--strategy=multi_worker` on in-memory data.
@@ -10,12 +11,15 @@ import pathlib
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from ave_tf import data
 from ave_tf.testing.random_videos import random_splits
+from trainers import distribution
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -28,6 +32,24 @@ def free_ports(count):
     for s in sockets:
         s.close()
     return ports
+
+
+def test_feed_on_cpu_reads_each_batch_when_the_step_asks():
+    audio, visual, labels = random_splits({"train": 6}, seed=0)["train"]
+    store = data.VideoStore.from_arrays(audio, visual, labels)
+    taken = []
+    take = store.take
+    store.take = lambda indices: (taken.append(indices.tolist()), take(indices))[1]
+    dataset = data.evaluation_batches(store, "fully", batch_size=2)
+    iterator = iter(distribution.feed(tf.distribute.OneDeviceStrategy("/cpu:0"), dataset))
+    inputs, targets = next(iterator)
+    time.sleep(0.5)  # Time for a read-ahead (the strategy's default buffers) to happen.
+    assert taken == [[0, 1]], "a batch was read before the step asked for it"
+    np.testing.assert_array_equal(inputs["visual"], visual[:2])
+    np.testing.assert_array_equal(targets["segment_logits"], labels[:2])
+    later = [next(iterator) for _ in range(2)]
+    assert taken == [[0, 1], [2, 3], [4, 5]]
+    np.testing.assert_array_equal(later[-1][0]["audio"], audio[4:])
 
 
 @pytest.mark.slow

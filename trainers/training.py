@@ -168,6 +168,9 @@ def train_seed(config, seed, source, strategy, run_dir, callbacks=()):
     full_model, model = build_and_compile(config, strategy, stream.steps_per_epoch)
     stream = dataclasses.replace(stream, dataset=targets_for(model, stream.dataset))
     validation = targets_for(model, source.evaluation(config.validation_split, config.batch_size))
+    multi_worker = distribution.is_multi_worker(strategy)
+    if not multi_worker:  # `evaluate_locally` (multi-worker) reads the plain dataset.
+        validation = distribution.feed(strategy, validation)
     selector = callbacks_lib.ValidationSelection(
         validation,
         epochs=config.epochs,
@@ -184,7 +187,7 @@ def train_seed(config, seed, source, strategy, run_dir, callbacks=()):
         *callbacks,
         callbacks_lib.StopOnCtrlC(),
     ]
-    if distribution.is_multi_worker(strategy):
+    if multi_worker:
         distribution.fit_custom_loop(
             model,
             config,
@@ -197,7 +200,7 @@ def train_seed(config, seed, source, strategy, run_dir, callbacks=()):
         )
     else:
         model.fit(
-            stream.dataset,
+            distribution.feed(strategy, stream.dataset),
             epochs=config.epochs,
             steps_per_epoch=stream.steps_per_epoch,
             callbacks=all_callbacks,
@@ -208,10 +211,12 @@ def train_seed(config, seed, source, strategy, run_dir, callbacks=()):
     selector.restore_selected(model)
     # The test split is read here, once, after selection is final.
     test_dataset = targets_for(model, source.evaluation(config.test_split, config.batch_size))
-    if distribution.is_multi_worker(strategy):
+    if multi_worker:
         test_metrics = distribution.evaluate_locally(model, config, test_dataset)
     else:
-        test_metrics = model.evaluate(test_dataset, verbose=0, return_dict=True)
+        test_metrics = model.evaluate(
+            distribution.feed(strategy, test_dataset), verbose=0, return_dict=True
+        )
     selected_path = run_dir / "selected.keras"
     with atomic_path(selected_path, suffix=".keras") as temporary:
         full_model.save(temporary)
