@@ -59,9 +59,11 @@ def _quiet_about_requested_interrupts(report):
 @contextlib.contextmanager
 def handling_ctrl_c():
     """Ctrl-C handling of the module docstring for the block (main thread only; elsewhere,
-    where Python delivers no signals, the block runs unchanged)."""
+    where Python delivers no signals, the block runs unchanged). A process started with
+    SIGINT ignored (a background job, `nohup`) keeps ignoring it, as Python itself does."""
     global _requests
-    if threading.current_thread() is not threading.main_thread():
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if ignored or threading.current_thread() is not threading.main_thread():
         yield
         return
     previous_handler = signal.signal(signal.SIGINT, _on_sigint)

@@ -104,7 +104,21 @@ def test_extraction_stops_after_the_video_of_a_swallowed_ctrl_c(tmp_path):
     assert Extractor.calls == 2 and len(list(tmp_path.glob("features.h5.parts/*.npz"))) == 2
 
 
+def run_program(code: str) -> subprocess.CompletedProcess:
+    """`python -c code` with SIGINT at its default, as a terminal's foreground program gets it
+    (a runner that ignores SIGINT, e.g. a background job, would pass the ignoring on)."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
 def test_without_a_ctrl_c_programs_end_as_before(capfd):
+    handler_before = signal.getsignal(signal.SIGINT)
+
     def bad_input(argv):
         raise UsageError("--x: bad")
 
@@ -114,8 +128,19 @@ def test_without_a_ctrl_c_programs_end_as_before(capfd):
         run_cli(lambda argv: (_ for _ in ()).throw(ValueError("a bug")))
     assert not interrupts.requested()
     interrupts.raise_if_requested()  # Outside `handling_ctrl_c` nothing was recorded.
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is handler_before
     assert sys.unraisablehook is not None and not interrupts.requested()
+
+
+def test_an_ignored_ctrl_c_stays_ignored():
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with interrupts.handling_ctrl_c():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            signal.raise_signal(signal.SIGINT)
+        assert not interrupts.requested()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_second_ctrl_c_ends_the_program_at_once(tmp_path):
@@ -137,9 +162,7 @@ def test_second_ctrl_c_ends_the_program_at_once(tmp_path):
         print("not stopped", flush=True)
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60
-    )
+    result = run_program(program)
     assert result.returncode == -signal.SIGINT, (result.returncode, result.stderr)
     assert result.stdout == "first\n"
 
@@ -147,7 +170,5 @@ def test_second_ctrl_c_ends_the_program_at_once(tmp_path):
 def test_ctrl_c_while_the_program_starts_is_one_line():
     # Before `cli.run` (the entry point still imports TensorFlow, say).
     program = "from ave_tf import cli; import signal; signal.raise_signal(signal.SIGINT)"
-    result = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60
-    )
+    result = run_program(program)
     assert result.returncode == -signal.SIGINT and result.stderr == "interrupted\n", result
