@@ -266,8 +266,8 @@ class ServingClient:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             parsed = urllib.parse.urlsplit(self.server)
-            kind = http.client.HTTPSConnection if parsed.scheme == "https" else None
-            kind = kind or http.client.HTTPConnection
+            secure = parsed.scheme == "https"
+            kind = http.client.HTTPSConnection if secure else http.client.HTTPConnection
             connection = self._local.connection = kind(parsed.netloc, timeout=self.timeout)
         return connection
 
