@@ -1,6 +1,8 @@
-"""Test session setup: quiet TensorFlow, and two logical CPU devices for replica tests."""
+"""Test session setup: quiet TensorFlow, two logical CPU devices for replica tests, and
+Python's own Ctrl-C handler."""
 
 import os
+import signal
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -11,6 +13,11 @@ _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(
     _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
 )
+
+# The Ctrl-C tests need SIGINT delivered, in this process and in the programs it starts, as in
+# one started from a terminal; a suite started as a background job inherits SIGINT ignored,
+# which `ave_tf.interrupts` (like Python) keeps ignoring.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(config, items):

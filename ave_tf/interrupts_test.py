@@ -105,15 +105,8 @@ def test_extraction_stops_after_the_video_of_a_swallowed_ctrl_c(tmp_path):
 
 
 def run_program(code: str) -> subprocess.CompletedProcess:
-    """`python -c code` with SIGINT at its default, as a terminal's foreground program gets it
-    (a runner that ignores SIGINT, e.g. a background job, would pass the ignoring on)."""
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    """`python -c code`: its exit code and output."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
 
 
 def test_without_a_ctrl_c_programs_end_as_before(capfd):

@@ -270,9 +270,6 @@ def test_main_job_is_quiet_and_ctrl_c_says_how_to_resume(tmp_path, data_dir):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        # SIGINT at its default, as a terminal's foreground program gets it (a runner that
-        # ignores SIGINT, e.g. a background job, would pass the ignoring on).
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         seen = []
