@@ -286,13 +286,10 @@ class ServingClient:
                 connection.request(method, target, body=body, headers=headers)
                 response = connection.getresponse()
                 data = response.read()
-            except (ConnectionError, http.client.HTTPException):
+            except BaseException as error:
                 connection.close()
-                if reused:
-                    continue
-                raise
-            except BaseException:
-                connection.close()
+                if reused and isinstance(error, ConnectionError | http.client.HTTPException):
+                    continue  # the server had closed the kept connection while it was idle
                 raise
             if response.will_close:
                 connection.close()
