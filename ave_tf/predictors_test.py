@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from ave_tf import ave, predictors
 from ave_tf.errors import UsageError
@@ -110,3 +111,22 @@ def test_saved_model_without_the_psp_signature_is_refused(tmp_path):
         predictors.load_predictor(tmp_path / "other")
     with pytest.raises(UsageError, match="bare has no 'serving_default' signature"):
         predictors.load_predictor(tmp_path / "bare")
+
+
+def test_graph_errors_of_the_signature_checks_become_their_message():
+    message = "Input 'visual_bytes' has a non-finite value (NaN or Infinity)"
+    nan = tf.constant([1.0, float("nan")])
+
+    @tf.function
+    def assertion(values):  # as the signatures test finiteness
+        tf.debugging.Assert(tf.reduce_all(tf.math.is_finite(values)), [message])
+        return values
+
+    @tf.function
+    def check_numerics(values):  # as versions exported before did
+        return tf.debugging.assert_all_finite(values, message)
+
+    for check in (assertion, check_numerics):
+        with pytest.raises(tf.errors.InvalidArgumentError) as raised:
+            check(nan)
+        assert predictors.graph_error_message(raised.value) == message

@@ -190,7 +190,7 @@ def binary_inputs(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     `{"b64": ...}` values, each one video's features as raw little-endian float32."""
     return {
         name + BYTES_SUFFIX: np.array(
-            [rest_api.b64_value(video.astype("<f4").tobytes()) for video in np.asarray(array)],
+            [rest_api.b64_value(np.ascontiguousarray(video, "<f4")) for video in array],
             dtype=object,
         )
         for name, array in inputs.items()

@@ -148,14 +148,15 @@ def decode_tensor(name: str, proto: tensor_pb2.TensorProto, info) -> np.ndarray:
         array = np.empty(count, dtype=object)
         array[:] = list(values)
         return array.reshape(dims)
-    if proto.tensor_content:
-        if len(proto.tensor_content) != count * dtype.itemsize:
+    content = proto.tensor_content  # read once: every read copies the bytes
+    if content:
+        if len(content) != count * dtype.itemsize:
             raise invalid_argument(
-                f"tensor parsing error: {name} has {len(proto.tensor_content)} bytes of "
+                f"tensor parsing error: {name} has {len(content)} bytes of "
                 f"tensor_content; its shape {_shape_text(dims)} needs "
                 f"{count * dtype.itemsize} ({count} x {dtype_name(proto.dtype)})"
             )
-        return np.frombuffer(proto.tensor_content, dtype=dtype.newbyteorder("<")).reshape(dims)
+        return np.frombuffer(content, dtype=dtype.newbyteorder("<")).reshape(dims)
     values = getattr(proto, field) if field else ()
     if len(values) != count:
         raise invalid_argument(

@@ -13,7 +13,8 @@ Errors are `RestError`s carrying the HTTP status and a message worded like TF Se
 Unlike TF Serving, non-finite input values (NaN, Infinity) are refused with a 400: the model's
 answer to them is meaningless, and refusing them says so at the door.
 
-JSON goes through orjson (`loads`, `dumps`: NumPy arrays are written without `tolist()`). The
+JSON goes through orjson (`loads`, `dumps`: NumPy arrays are written without `tolist()`);
+`loads` lifts long base64 strings (b64 values) out of a body before orjson reads the rest. The
 work a request can cause is bounded before and while it is parsed: `check_value_count` refuses
 bodies holding more JSON values than the largest batch the server takes, orjson refuses nesting
 deeper than 1,024 levels and integers beyond a double, and `to_array` refuses an input nested
@@ -22,7 +23,9 @@ deeper than its signature before NumPy builds anything.
 
 import binascii
 import dataclasses
+import itertools
 import json
+import secrets
 from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
@@ -110,12 +113,18 @@ def _has_non_finite_tokens(body: bytes) -> bool:
 
 def loads(body: bytes):
     """Parsed JSON. orjson does the work; only a body holding `NaN`/`Infinity` tokens (which
-    TF Serving parses and orjson does not) goes through the standard library instead.
+    TF Serving parses and orjson does not) goes through the standard library instead. Long
+    base64 strings (b64 values) are lifted out before orjson reads the rest (`_LongStrings`).
 
     Raises:
         ValueError: invalid JSON, nesting deeper than 1,024 levels or a number beyond a
             double (the message says which); `RecursionError` does not escape.
     """
+    long_strings = _LongStrings.cut(body)
+    if long_strings is not None:
+        doc = long_strings.parse()
+        if doc is not None:
+            return doc
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -125,6 +134,88 @@ def loads(body: bytes):
         return json.loads(body)
     except RecursionError:
         raise ValueError("depth limit exceeded") from None
+
+
+class _LongStrings:
+    """A body's long base64 strings, each replaced by a short random key ("skeleton").
+
+    orjson reads a 1.3 MB b64 value at ~2.7 GB/s (0.5 ms: it scans every byte for escapes);
+    lifted out, the value is checked by pybase64 and made a `str` in ~0.13 ms. The result is
+    `orjson.loads(body)` exactly or nothing (None: the caller parses the whole body):
+
+    - a long string is the stretch between two consecutive `"` holding no backslash and passing
+      pybase64's strict check (the base64 alphabet, padded: no control character, nothing to
+      unescape). Were its opening quote an escaped one inside a longer string, or its stretch
+      between two strings, the skeleton would not give back its key as a whole string value.
+    - each key is a fresh random nonce plus an index, so no text of the request can forge one;
+      every key must come back exactly once, as a string value (not a key), among the first
+      `_MAX_VALUES` values the search visits (it stops when all are back).
+    """
+
+    MIN_BYTES = 65_536
+    """Shorter strings stay in the skeleton (one video's b64 visual features: 1.3 MB)."""
+    _MAX_QUOTES = 4_096
+    _MAX_VALUES = 4_096
+
+    def __init__(self, skeleton: bytes, strings: dict[str, str]):
+        self.skeleton = skeleton
+        self.strings = strings
+
+    @classmethod
+    def cut(cls, body: bytes) -> "_LongStrings | None":
+        """The skeleton of `body`, or None when it holds no long string (or too many quotes
+        to look through)."""
+        if len(body) < cls.MIN_BYTES or not isinstance(body, bytes):
+            return None
+        quotes = []
+        at = body.find(b'"')
+        while at >= 0:
+            if len(quotes) == cls._MAX_QUOTES:
+                return None
+            quotes.append(at)
+            at = body.find(b'"', at + 1)
+        view = memoryview(body)
+        nonce = secrets.token_hex(16)
+        parts, strings, start = [], {}, 0
+        for opening, closing in itertools.pairwise(quotes):
+            if closing - opening <= cls.MIN_BYTES or body.find(b"\\", opening, closing) >= 0:
+                continue
+            text = view[opening + 1 : closing]
+            try:
+                pybase64.b64decode(text, validate=True)
+            except (binascii.Error, ValueError):
+                continue
+            key = f"{nonce}{len(strings)}"
+            strings[key] = str(text, "ascii")
+            parts += [view[start : opening + 1], key.encode()]
+            start = closing
+        if not strings:
+            return None
+        parts.append(view[start:])
+        return cls(b"".join(parts), strings)
+
+    def parse(self):
+        """`orjson.loads` of the original body, or None (see the class docstring)."""
+        try:
+            doc = orjson.loads(self.skeleton)
+        except orjson.JSONDecodeError:
+            return None
+        missing = set(self.strings)
+        stack, visited = [doc], 0
+        while stack and missing:
+            node = stack.pop()
+            visited += len(node)
+            if visited > self._MAX_VALUES:
+                return None
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            for where, value in items:
+                if isinstance(value, str):
+                    if value in missing:
+                        node[where] = self.strings[value]
+                        missing.discard(value)
+                elif isinstance(value, dict | list):
+                    stack.append(value)
+        return None if missing else doc
 
 
 def _object_array_list(value):
@@ -333,9 +424,10 @@ B64_KEY = "b64"
 """TF Serving's key for binary values of string inputs: `{"b64": "<base64>"}`."""
 
 
-def b64_value(data: bytes) -> dict[str, str]:
+def b64_value(data) -> dict[str, str]:
     """`{"b64": "<base64 of data>"}`, TF Serving's JSON form of a binary string value
-    (pybase64's SIMD encoder: ~40x the standard library's on 1 MB)."""
+    (pybase64's SIMD encoder: ~40x the standard library's on 1 MB). `data`: bytes or any
+    C-contiguous buffer (a NumPy array is encoded without a copy)."""
     return {B64_KEY: pybase64.b64encode_as_string(data)}
 
 
