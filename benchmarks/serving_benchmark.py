@@ -12,6 +12,9 @@ export on 127.0.0.1 (and answers gRPC on a second port when `ave_tf.serving.grpc
 exists); one client sends sequential requests: REST JSON (`ServingClient`, columnar, whatever
 JSON library the client and server use), REST b64 (`ServingClient(binary=True)`: the
 `predict_bytes` signature) and gRPC (`GrpcClient`). Latencies are client side, per request.
+The 0.7x target is read from `--paired_rounds` alternating rounds, which also time the
+network alone (an XLA `tf.function` on the Keras model, no signature around it): the floor
+under the in-process figure.
 The JSON work of one request is also timed alone with the standard library's `json` and with
 `orjson`, so the cost of JSON before and after the switch shows in one run. Rows that cannot
 run here (no torch venv, no gRPC yet) say "not measured".
@@ -45,9 +48,10 @@ flags.DEFINE_integer("warmup", 2, "Untimed requests per path and batch size firs
 flags.DEFINE_integer(
     "paired_rounds",
     4,
-    "Extra rounds at batch 1, each the in-process XLA export then the official PyTorch model "
-    "(--calls_batch1 calls each); the 0.7x target is read from the median of their ratios, "
-    "since this machine's speed drifts between rows measured minutes apart.",
+    "Extra rounds at batch 1, each the in-process XLA export, the network alone (XLA "
+    "tf.function) then the official PyTorch model (--calls_batch1 calls each); the 0.7x target "
+    "is read from the median of their ratios, since this machine's speed drifts between rows "
+    "measured minutes apart.",
 )
 flags.DEFINE_string(
     "torch_python", "/work/torchvenv/bin/python", "Python of a venv with torch ('' skips)."
@@ -147,16 +151,46 @@ def _official_torch(
     return rows
 
 
-def _paired_ratios(served, workdir, state_path, inputs: dict, reference: dict) -> list[float]:
-    """In-process XLA / official PyTorch batch-1 p50 ratios of `--paired_rounds` rounds."""
-    ratios = []
+def _measure_network(model_path: str, inputs: dict, count: int, warmup: int) -> float:
+    """Batch-1 p50 ms of the Keras network alone in an XLA-compiled `tf.function` (inputs
+    already tensors, the same every call, probabilities to NumPy), in the calling process:
+    the floor under the SavedModel's in-process latency."""
+    import tensorflow as tf
+
+    from ave_tf.predictors import load_keras_model
+
+    model = load_keras_model(model_path)
+    network = tf.function(
+        lambda audio, visual: model({"audio": audio, "visual": visual}, training=False)[
+            "segment_probabilities"
+        ],
+        jit_compile=True,
+    )
+    audio, visual = (tf.constant(inputs[name][:1]) for name in ("audio", "visual"))
+    seconds, _ = _timings(lambda: network(audio, visual).numpy(), count, warmup)
+    return 1e3 * float(np.percentile(seconds, 50))
+
+
+def _paired_ratios(served, model_path, workdir, state_path, inputs, reference) -> dict:
+    """Batch-1 p50 ratios to the official PyTorch model of `--paired_rounds` rounds, each the
+    in-process XLA export, the network alone (`_measure_network`), then PyTorch, each in a
+    fresh process: {"in-process": [...], "network alone": [...]} (empty without torch)."""
+    ratios = {"in-process": [], "network alone": []}
     for _ in range(FLAGS.paired_rounds):
         (ours,), _ = _in_process(served, "paired", inputs, batches=(1,))
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            arguments = (str(model_path), inputs, FLAGS.calls_batch1, FLAGS.warmup)
+            network = pool.apply(_measure_network, arguments)
         (theirs,) = _official_torch(workdir, state_path, inputs, reference, batches=(1,))
         if "missing" in theirs:
-            return []
-        ratios.append(ours["p50_ms"] / theirs["p50_ms"])
-        print(f"paired round: {ours['p50_ms']:.2f} / {theirs['p50_ms']:.2f} ms", flush=True)
+            return {}
+        ratios["in-process"].append(ours["p50_ms"] / theirs["p50_ms"])
+        ratios["network alone"].append(network / theirs["p50_ms"])
+        print(
+            f"paired round: in-process {ours['p50_ms']:.2f}, network alone {network:.2f}, "
+            f"PyTorch {theirs['p50_ms']:.2f} ms",
+            flush=True,
+        )
     return ratios
 
 
@@ -269,6 +303,10 @@ def _fmt(value, digits=1) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
+def _ratios_text(ratios: list[float]) -> str:
+    return f"{', '.join(f'{r:.2f}' for r in ratios)}, median **{statistics.median(ratios):.2f}x**"
+
+
 def _report(rows, json_rows, paired, load_before, load_after) -> str:
     by_key = {(r["path"], r.get("batch")): r for r in rows}
     base = by_key[("in-process SavedModel, XLA export (served)", 1)]["p50_ms"]
@@ -328,9 +366,11 @@ def _report(rows, json_rows, paired, load_before, load_after) -> str:
             f"- in-process batch 1 <= 0.7x the official PyTorch model: {base:.2f} ms vs "
             f"{torch_row['p50_ms']:.2f} ms = {base / torch_row['p50_ms']:.2f}x in the rows above"
             + (
-                f"; in {len(paired)} alternating rounds ({FLAGS.calls_batch1} calls each, a fresh "
-                f"process each): {', '.join(f'{r:.2f}' for r in paired)}, median "
-                f"**{statistics.median(paired):.2f}x**"
+                f"; in {FLAGS.paired_rounds} alternating rounds ({FLAGS.calls_batch1} calls "
+                f"each, a fresh process each): {_ratios_text(paired['in-process'])}; the "
+                "network alone (an XLA `tf.function` on the Keras model, inputs already "
+                "tensors: no signature, no conversions) in the same rounds: "
+                f"{_ratios_text(paired['network alone'])}"
                 if paired
                 else ""
             )
@@ -376,7 +416,9 @@ def main(argv):
         print(json.dumps(row), flush=True)
     rows += _official_torch(workdir, state_path, inputs, reference)
     print(json.dumps(rows[-1]), flush=True)
-    paired = _paired_ratios(served, workdir, state_path, inputs, reference)
+    model_path = workdir / "model.keras"
+    model.save(model_path)
+    paired = _paired_ratios(served, model_path, workdir, state_path, inputs, reference)
     server, url, grpc_target = _start_server(served)
     try:
         from ave_tf.serving.client import ServingClient
