@@ -1,4 +1,4 @@
-"""`rest_api.loads` with long base64 strings lifted out: always `orjson.loads` of the body."""
+"""`rest_api.loads_request` (long base64 strings lifted out) is `orjson.loads` of the body."""
 
 import orjson
 import pybase64
@@ -35,7 +35,7 @@ def test_client_b64_bodies_take_the_fast_path_and_parse_the_same(request_format,
     assert long_strings is not None and len(long_strings.strings) == batch  # the visual values
     assert len(long_strings.skeleton) < len(body) // 100  # the audio values stay in it
     assert long_strings.parse() == orjson.loads(body)
-    assert rest_api.loads(body) == orjson.loads(body)
+    assert rest_api.loads_request(body) == orjson.loads(body)
 
 
 SKELETON_CASES = {
@@ -57,7 +57,7 @@ def test_long_strings_in_odd_places_parse_as_orjson_does(case):
     template = SKELETON_CASES[case]
     text = _b64(LONG, seed=1).encode()
     body = template % ((text,) * template.count(b"%s"))
-    assert _outcome(rest_api.loads, body) == _outcome(orjson.loads, body)
+    assert _outcome(rest_api.loads_request, body) == _outcome(orjson.loads, body)
 
 
 def test_a_long_key_or_an_escaped_quote_falls_back_to_the_whole_body():
@@ -65,6 +65,16 @@ def test_a_long_key_or_an_escaped_quote_falls_back_to_the_whole_body():
     for template in (SKELETON_CASES["long key"], SKELETON_CASES["escaped opening quote"]):
         long_strings = rest_api._LongStrings.cut(template % text)
         assert long_strings is not None and long_strings.parse() is None
+
+
+def test_a_body_with_many_quotes_is_parsed_whole():
+    """The search for long strings gives up after `_MAX_QUOTES` quotes: its cost is bounded."""
+    many = ["x"] * rest_api._LongStrings._MAX_QUOTES
+    body = orjson.dumps({"a": many, "b": _b64(LONG, seed=3)})
+    assert rest_api._LongStrings.cut(body) is None
+    assert rest_api.loads_request(body) == orjson.loads(body)
+    fewer = orjson.dumps({"a": many[:100], "b": _b64(LONG, seed=3)})
+    assert rest_api._LongStrings.cut(fewer) is not None
 
 
 @st.composite
@@ -104,4 +114,4 @@ def bodies_with_long_strings(draw):
 )
 @given(body=bodies_with_long_strings())
 def test_generated_bodies_parse_as_orjson_does(body):
-    assert _outcome(rest_api.loads, body) == _outcome(orjson.loads, body)
+    assert _outcome(rest_api.loads_request, body) == _outcome(orjson.loads, body)
