@@ -15,11 +15,10 @@ answer to them is meaningless, and refusing them says so at the door.
 
 JSON goes through orjson (`loads`, `dumps`: NumPy arrays are written without `tolist()`);
 `loads_request` lifts long base64 strings (b64 values) out of a request before orjson reads the
-rest. The
-work a request can cause is bounded before and while it is parsed: `check_value_count` refuses
-bodies holding more JSON values than the largest batch the server takes, orjson refuses nesting
-deeper than 1,024 levels and integers beyond a double, and `to_array` refuses an input nested
-deeper than its signature before NumPy builds anything.
+rest. The work a request can cause is bounded before and while it is parsed: `check_value_count`
+refuses bodies holding more JSON values than the largest batch the server takes, orjson refuses
+nesting deeper than 1,024 levels and integers beyond a double, and `to_array` refuses an input
+nested deeper than its signature before NumPy builds anything.
 """
 
 import binascii
