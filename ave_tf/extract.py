@@ -163,6 +163,12 @@ def extract_to_file(
     if len(todo) < len(distinct):
         done = len(distinct) - len(todo)
         print(f"resuming: {done} of {len(distinct)} videos already extracted", file=sys.stderr)
+    if parts.from_recipe_1:
+        print(
+            f"resuming: {parts.folder} was begun before VGGish's fc2 had its ReLU; its audio "
+            "features get it now (max(x, 0): exactly the features of this version)",
+            file=sys.stderr,
+        )
     if todo:
         extractor = make_extractor()
         for path in tqdm.tqdm(todo, desc="extract", unit="video", file=sys.stderr):

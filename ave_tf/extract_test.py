@@ -7,11 +7,13 @@ import os
 import subprocess
 import sys
 
+import h5py
 import numpy as np
 import pytest
 
 from ave_tf import extract
 from ave_tf.errors import UsageError
+from ave_tf.extraction import RECIPE_VERSION
 from ave_tf.extraction.extractor import FeatureExtractor
 from ave_tf.testing.clips import ClipSpec, write_clip, write_test_clips
 from ave_tf.testing.tiny_extractors import tiny_audio_model, tiny_visual_model
@@ -103,9 +105,36 @@ def test_interrupted_run_resumes_and_writes_the_predict_layout(clips, tmp_path):
     assert ids == ["b", "a", "b_again", "silent"]
     assert audio.shape == (4, 10, 128) and visual.shape == (4, 10, 7, 7, 512)
     assert audio.dtype == np.float32 and visual.dtype == np.float32
+    with h5py.File(output, "r") as file:
+        assert file.attrs["recipe_version"] == RECIPE_VERSION == 2
     expected = second.extract(clips["ten_ntsc_stereo.mp4"])
     np.testing.assert_allclose(audio[0], expected[0], rtol=1e-5)
     np.testing.assert_allclose(visual[2], expected[1], rtol=1e-5)
+
+
+def test_parts_begun_before_the_fc2_relu_get_it_when_resumed(clips, tmp_path, capsys):
+    videos = [("a", clips["ten_25fps_mono.mp4"]), ("b", clips["ten_ntsc_stereo.mp4"])]
+    output = tmp_path / "features.h5"
+    with pytest.raises(KeyboardInterrupt):
+        extract.extract_to_file(videos, output, lambda: _CountingExtractor(stop_at=1))
+    settings = tmp_path / "features.h5.parts" / "settings.json"
+    # What the extraction of recipe 1 kept: its settings name no recipe.
+    stored = json.loads(settings.read_text())
+    assert stored.pop("recipe_version") == 2
+    settings.write_text(json.dumps(stored))
+    resumed = _CountingExtractor()
+    extract.extract_to_file(videos, output, lambda: resumed)
+    assert resumed.calls == ["ten_ntsc_stereo.mp4"]
+    notices = [line for line in capsys.readouterr().err.splitlines() if "ReLU" in line]
+    assert notices == [
+        f"resuming: {settings.parent} was begun before VGGish's fc2 had its ReLU; its audio "
+        "features get it now (max(x, 0): exactly the features of this version)"
+    ]
+    audio = read_features_file(output).audio
+    for row, (_, path) in enumerate(videos):
+        signed = resumed.extract(path)[0]  # the tiny audio model is linear: signed
+        assert signed.min() < 0
+        np.testing.assert_allclose(audio[row], np.maximum(signed, 0), rtol=1e-5)
 
 
 def test_parts_of_other_settings_are_not_mixed(clips, tmp_path):

@@ -128,6 +128,9 @@ def test_videos_build_has_the_features_config_feature_spec(videos_build):
     assert repr(videos_build.info.features) == repr(features)
     assert videos_build.info.metadata["skipped_videos"] == []
     assert videos_build.info.metadata["extractor"] == TINY
+    # Built by the extractor with VGGish's fc2 ReLU: not where a 1.0.0 build would be.
+    assert videos_build.info.metadata["recipe_version"] == 2
+    assert str(videos_build.version) == "1.1.0" and videos_build.data_path.name == "1.1.0"
 
 
 def test_a_repeated_id_is_one_video_per_split_with_one_example_per_annotation(manual_dir):

@@ -11,3 +11,10 @@
 
 Importing this package imports nothing heavy; import the modules you need.
 """
+
+RECIPE_VERSION = 2
+"""The version of the extraction recipe, stored with every features file ave-tf extracts
+(HDF5 attribute ``recipe_version``). 1: VGGish's fc2 linear, signed audio features (ave-tf's
+extraction before versions were stored: files without the attribute); 2: fc2 followed by its
+ReLU, as the 2018 ``vggish_slim.py`` that made the released AVE features. A recipe-1 audio
+feature through ``max(x, 0)`` is the recipe-2 one; the visual features are the same in both."""

@@ -2,10 +2,14 @@
 
 The file is HDF5 with ``audio`` (N, 10, 128) float32, ``visual`` (N, 10, 7, 7, 512) float32
 and ``video_id`` (N,) strings: the layout ``ave_tf.predict`` and ``ave_tf.visualize
---features`` read. While a run goes, each finished video is written atomically to
-``<output>.parts/`` (one ``.npz`` per video, no pickles); an interrupted run finds them there
-and continues. The final file is assembled from the parts, written atomically, and the parts
-are removed.
+--features`` read; its attribute ``recipe_version`` is `ave_tf.extraction.RECIPE_VERSION`.
+While a run goes, each finished video is written atomically to ``<output>.parts/`` (one
+``.npz`` per video, no pickles); an interrupted run finds them there and continues. The final
+file is assembled from the parts, written atomically, and the parts are removed.
+
+Parts kept by an extraction of recipe 1 (their settings name no recipe: VGGish's fc2 without
+its ReLU) are not lost: their audio features go through ``max(x, 0)``, which makes them exactly
+the recipe-2 ones (and leaves recipe-2 parts added since unchanged).
 """
 
 import hashlib
@@ -17,9 +21,12 @@ import numpy as np
 
 from ave_tf.atomic_files import atomic_path, read_json, write_json_atomic
 from ave_tf.errors import UsageError
+from ave_tf.extraction import RECIPE_VERSION
 
 SUFFIXES = (".h5", ".hdf5")
 _SETTINGS = "settings.json"
+_RECIPE = "recipe_version"
+"""The settings key and the features file attribute that hold `RECIPE_VERSION`."""
 
 
 class FeatureParts:
@@ -28,7 +35,11 @@ class FeatureParts:
     Args:
         output: the features file to build (.h5 / .hdf5).
         settings: JSON values that must match to resume (span start, silent audio, ...); a
-            parts folder written with other settings is an error, not silently mixed.
+            parts folder written with other settings is an error, not silently mixed. The
+            recipe version is added to them.
+
+    Attributes:
+        from_recipe_1: the kept parts began under recipe 1; their audio gets fc2's ReLU.
     """
 
     def __init__(self, output: str | os.PathLike, settings: dict):
@@ -36,13 +47,16 @@ class FeatureParts:
         if self.output.suffix not in SUFFIXES:
             raise UsageError(f"--output {self.output}: must end in .h5 or .hdf5")
         self.folder = self.output.with_name(self.output.name + ".parts")
+        self.settings = {**settings, _RECIPE: RECIPE_VERSION}
         stored = read_json(self.folder / _SETTINGS)
-        if stored is not None and stored != settings:
+        self.from_recipe_1 = stored is not None and _RECIPE not in stored
+        if self.from_recipe_1:
+            stored = {**stored, _RECIPE: RECIPE_VERSION}
+        if stored is not None and stored != self.settings:
             raise UsageError(
-                f"{self.folder} holds videos extracted with {stored}, not {settings}; "
+                f"{self.folder} holds videos extracted with {stored}, not {self.settings}; "
                 "delete it to start over or rerun with the same settings"
             )
-        self.settings = settings
 
     def _part(self, source: str | os.PathLike) -> pathlib.Path:
         key = hashlib.sha256(str(pathlib.Path(source).resolve()).encode()).hexdigest()[:20]
@@ -61,7 +75,8 @@ class FeatureParts:
 
     def _load(self, source) -> tuple[np.ndarray, np.ndarray]:
         with np.load(self._part(source), allow_pickle=False) as part:
-            return part["audio"], part["visual"]
+            audio, visual = part["audio"], part["visual"]
+        return (np.maximum(audio, 0) if self.from_recipe_1 else audio), visual
 
     def finish(self, videos: list[tuple[str, str | os.PathLike]]) -> pathlib.Path:
         """Writes the features file, one row per ``(video_id, source)`` in order (a source
@@ -73,6 +88,7 @@ class FeatureParts:
             raise ValueError(f"no features kept for {missing[:3]}")
         with atomic_path(self.output, suffix=self.output.suffix) as temporary:
             with h5py.File(temporary, "w") as file:
+                file.attrs[_RECIPE] = RECIPE_VERSION
                 for row, (_, source) in enumerate(videos):
                     audio, visual = self._load(source)
                     if row == 0:
