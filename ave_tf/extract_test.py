@@ -122,6 +122,9 @@ def test_parts_begun_before_the_fc2_relu_get_it_when_resumed(clips, tmp_path, ca
     stored = json.loads(settings.read_text())
     assert stored.pop("recipe_version") == 2
     settings.write_text(json.dumps(stored))
+    other = r"with \{'silent_audio': False, 'start_seconds': 0.0\}, not \{'start_seconds': 1.0"
+    with pytest.raises(UsageError, match=other):  # as it was stored, without a recipe
+        extract.extract_to_file(videos, output, _CountingExtractor, start_seconds=1.0)
     resumed = _CountingExtractor()
     extract.extract_to_file(videos, output, lambda: resumed)
     assert resumed.calls == ["ten_ntsc_stereo.mp4"]

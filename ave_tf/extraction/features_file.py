@@ -50,9 +50,8 @@ class FeatureParts:
         self.settings = {**settings, _RECIPE: RECIPE_VERSION}
         stored = read_json(self.folder / _SETTINGS)
         self.from_recipe_1 = stored is not None and _RECIPE not in stored
-        if self.from_recipe_1:
-            stored = {**stored, _RECIPE: RECIPE_VERSION}
-        if stored is not None and stored != self.settings:
+        resumable = {**stored, _RECIPE: RECIPE_VERSION} if self.from_recipe_1 else stored
+        if stored is not None and resumable != self.settings:
             raise UsageError(
                 f"{self.folder} holds videos extracted with {stored}, not {self.settings}; "
                 "delete it to start over or rerun with the same settings"
