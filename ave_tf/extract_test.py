@@ -158,6 +158,70 @@ def test_parts_of_other_settings_are_not_mixed(clips, tmp_path):
         extract.extract_to_file(videos, tmp_path / "features.npz", _CountingExtractor)
 
 
+def _damage(path, how):
+    content = path.read_bytes()
+    middle = len(content) // 2
+    damaged = {
+        "truncated": content[: len(content) // 3],
+        "zeroed": bytes(len(content)),
+        "random": np.random.default_rng(0).bytes(len(content)),
+        "empty": b"",
+        # 4 KiB flipped inside the visual array: still a zip, its CRC-32 no longer matches.
+        "flipped": content[:middle]
+        + bytes(b ^ 0xFF for b in content[middle : middle + 4096])
+        + content[middle + 4096 :],
+        "lone_npy": content[content.index(b"\x93NUMPY") :],  # the first member, unzipped
+    }[how]
+    path.write_bytes(damaged)
+
+
+@pytest.mark.parametrize("how", ["truncated", "zeroed", "random", "empty", "flipped", "lone_npy"])
+def test_damaged_part_is_extracted_again_with_one_warning(clips, tmp_path, capsys, how):
+    videos = [("a", clips["ten_25fps_mono.mp4"]), ("b", clips["ten_ntsc_stereo.mp4"])]
+    output = tmp_path / "features.h5"
+    with pytest.raises(KeyboardInterrupt):
+        extract.extract_to_file(videos, output, lambda: _CountingExtractor(stop_at=1))
+    (part,) = (tmp_path / "features.h5.parts").glob("*.npz")
+    _damage(part, how)
+    capsys.readouterr()
+    second = _CountingExtractor()
+    extract.extract_to_file(videos, output, lambda: second)
+    assert second.calls == ["ten_25fps_mono.mp4", "ten_ntsc_stereo.mp4"]
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning:" in line]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith(f"warning: {part}: damaged part (")
+    assert "ten_25fps_mono.mp4 again" in warnings[0]
+    expected = second.extract(clips["ten_25fps_mono.mp4"])
+    np.testing.assert_allclose(read_features_file(output).audio[0], expected[0], rtol=1e-5)
+    np.testing.assert_allclose(read_features_file(output).visual[0], expected[1], rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b'{"silent_audio": fal', "damaged resume settings \\(Expecting value"),
+        (b"", "damaged resume settings \\(Expecting value"),
+        (b"\xff\xfe\x00garbage", "damaged resume settings \\('utf-8' codec"),
+        (b"null", "damaged resume settings \\(a JSON NoneType, not an object"),
+        (b"[0.0, false]", "damaged resume settings \\(a JSON list, not an object"),
+        (b'{"silent_audio": "no", "start_seconds": 0}', "holds videos extracted with"),
+    ],
+)
+def test_damaged_settings_file_is_one_usage_error(clips, tmp_path, content, message):
+    videos = [("a", clips["ten_25fps_mono.mp4"]), ("b", clips["ten_ntsc_stereo.mp4"])]
+    output = tmp_path / "features.h5"
+    with pytest.raises(KeyboardInterrupt):
+        extract.extract_to_file(videos, output, lambda: _CountingExtractor(stop_at=1))
+    settings = tmp_path / "features.h5.parts" / "settings.json"
+    settings.write_bytes(content)
+    with pytest.raises(UsageError, match=message) as raised:
+        extract.extract_to_file(videos, output, _CountingExtractor)
+    assert "\n" not in str(raised.value)
+    if "damaged" in message:
+        assert str(raised.value).startswith(f"{settings}: damaged resume settings")
+    assert not output.exists()
+
+
 def _run(module, *arguments, cwd=None):
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     return subprocess.run(
