@@ -81,10 +81,10 @@ def feature_extractor(batch_size: int = 32):
 def video_features(path: str):
     """One video file as `ave_tf.videos.Videos` (audio (1, 10, 128), visual (1, 10, 7, 7, 512)),
     extracted with the model flags: what ``ave_tf.predict --video`` predicts on."""
+    from ave_tf.extraction.decode import check_video_file
     from ave_tf.videos import Videos
 
-    if not pathlib.Path(path).is_file():
-        raise UsageError(f"--video {path}: no such file")
+    check_video_file(path, flag="video")
     audio, visual = feature_extractor().extract(path, FLAGS.start_seconds, FLAGS.silent_audio)
     return Videos(audio[None], visual[None], None, (pathlib.Path(path).stem,))
 
@@ -99,10 +99,9 @@ def list_videos(
     if annotations and not videos_dir:
         raise UsageError("--annotations needs --videos_dir")
     if files:
-        paths = [pathlib.Path(file) for file in files]
-        for path in paths:
-            if not path.is_file():
-                raise UsageError(f"{path}: no such file")
+        from ave_tf.extraction.decode import check_video_file
+
+        paths = [check_video_file(file) for file in files]
         return [(path.stem, path) for path in paths]
     folder = pathlib.Path(videos_dir)
     if not folder.is_dir():

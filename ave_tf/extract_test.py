@@ -60,6 +60,7 @@ def test_list_videos_errors(clips, tmp_path):
         (([], None, None), "give video files or --videos_dir"),
         ((["a.mp4"], folder, None), "give video files or --videos_dir"),
         (([str(tmp_path / "absent.mp4")], None, None), "absent.mp4: no such file"),
+        (([str(tmp_path)], None, None), f"{tmp_path}: is a directory, not a video file"),
         (([], str(tmp_path / "nope"), None), "--videos_dir .*nope: no such folder"),
         (([], str(tmp_path), None), "no video files"),
         (([], folder, str(annotations)), "no video file for 1 of the 4 annotated .*absent_id"),

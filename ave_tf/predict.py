@@ -137,12 +137,9 @@ def read_videos(files: list[str], tfds_spec: str | None, data_dir: str | None, v
 
 def clip_request(path: str) -> dict:
     """The video-in model's inputs for the ``--video`` file (decoded and encoded here)."""
-    import pathlib
-
     from ave_tf.extraction import clip_encoding, decode
 
-    if not pathlib.Path(path).is_file():
-        raise UsageError(f"--video {path}: no such file")
+    decode.check_video_file(path, flag="video")
     clip = decode.read_clip(path, FLAGS.start_seconds, FLAGS.silent_audio)
     try:
         return clip_encoding.clip_inputs([clip], FLAGS.frame_format, FLAGS.jpeg_quality)
