@@ -56,6 +56,8 @@ def test_examples_are_read_from_code_blocks_and_docstrings():
         ("syn20000070 (Goat):", "syn123 (Rodents, rats, mice):", True),
         ("     1             59     76.15", "     2              3      8.5", True),
         ("loss: 0.0000e+00 - acc: 0.5", "loss: 1.5e-07 - acc: 12", True),
+        ("4/4 - 3s - 812ms/step - loss: 1", "2/2 - 15s - 4s/step - loss: 1", True),
+        ("4/4 - 3s - 812ms/step - loss: 1", "2/2 - 15s - 4s/step - acc: 1", False),
         (
             "wrote out/visualizations/timeline_my_videos_0.png",
             "wrote visualizations/x_0.png",

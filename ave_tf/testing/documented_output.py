@@ -7,10 +7,11 @@ with ``#> `` under the command that prints it; a plain ``# `` line stays a comme
     #> serving psp_fully version(s) [1] at http://127.0.0.1:8501/v1/models/psp_fully
 
 A ``#> ...`` line stands for any number of lines left out. A documented line matches a real
-line of the same shape: numbers (digit runs, decimals, exponents) and AVE category names are
-wildcards, a run of spaces inside a line matches any run of spaces; everything else (words,
-file names, punctuation, the indentation) must be the same. The documented lines must cover the
-whole output, in order, except where ``#> ...`` stands.
+line of the same shape: numbers (digit runs, decimals, exponents; durations such as ``812ms``,
+whatever their unit) and AVE category names are wildcards, and a run of spaces inside a line
+matches any run of spaces; everything else (words, file names, punctuation, the indentation)
+must be the same. The documented lines must cover the whole output, in order, except where
+``#> ...`` stands.
 
 ``CHECKS`` names every kind of documented command; ``assert_documented_output(name, printed)``
 is how a test compares its program's real output with every example of that kind, and a test
@@ -119,19 +120,23 @@ def kind_of(example: Example) -> list[str]:
 
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+_DURATION = re.compile(r"\d+(?:us|ms|s)\b")  # Keras picks the unit: "812ms/step", "2s/step"
 _CATEGORY = re.compile("|".join(re.escape(n) for n in sorted(ave.CATEGORY_NAMES, key=len)[::-1]))
 
 
 def line_pattern(documented: str) -> re.Pattern:
     """The regular expression a real line must match in full to have `documented`'s shape."""
     indent = re.match(r" *", documented).group()
-    pieces = re.split(f"({_NUMBER.pattern}|{_CATEGORY.pattern}| +)", documented[len(indent) :])
+    tokens = f"({_DURATION.pattern}|{_NUMBER.pattern}|{_CATEGORY.pattern}| +)"
+    pieces = re.split(tokens, documented[len(indent) :])
     out = [re.escape(indent)]
     for piece in pieces:
         if not piece:
             continue
         if _CATEGORY.fullmatch(piece):
             out.append(f"(?:{_CATEGORY.pattern})")
+        elif _DURATION.fullmatch(piece):
+            out.append(_DURATION.pattern)
         elif _NUMBER.fullmatch(piece):
             out.append(_NUMBER.pattern)
         elif piece.isspace():
