@@ -82,3 +82,16 @@ def test_documented_lines_cover_the_whole_output_except_at_elisions():
     assert "prints\n  a 5\n  c 7\n  d" in documented.mismatch(example, "a 5\nc 7\nd")
     assert documented.mismatch(example, "b\na 5\nc 7") is not None
     assert documented.mismatch(example, "c 7\na 5") is not None
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    readme = (REPO / "README.md").read_text()
+    (command,) = [
+        line
+        for line in readme.splitlines()
+        if line.startswith("python3 -m venv .venv") and "pytest" in line
+    ]
+    ci = (REPO / ".ci" / "run").read_text().splitlines()
+    assert command in ci
+    assert '-m "not slow"' in command and "-m slow" in command
+    assert command.count("timeout ") == command.count("-m pytest") == 2
