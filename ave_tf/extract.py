@@ -2,17 +2,17 @@
 
     python -m ave_tf.extract --vggish_checkpoint=vggish_model.ckpt \\
         --vgg19_weights=vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 \\
-        --output=features.h5 clip1.mp4 clip2.mkv
-    # (a progress bar on stderr, one step per video, then:)
-    # wrote features.h5: 2 videos, audio (2, 10, 128), visual (2, 10, 7, 7, 512)
+        --output=out/features.h5 clip1.mp4 clip2.mkv
+    # (a progress bar on stderr, one step per video; then on stdout:)
+    #> wrote out/features.h5: 2 videos, audio (2, 10, 128), visual (2, 10, 7, 7, 512)
 
-    python -m ave_tf.extract ... --videos_dir=AVE --annotations=Annotations.txt --output=ave.h5
+    python -m ave_tf.extract ... --videos_dir=AVE --annotations=Annotations.txt --output=out/ave.h5
 
 Videos come as arguments, or from ``--videos_dir`` (every video file in it, by name, or with
 ``--annotations`` one row per line of AVE's ``Annotations.txt``, the file ``<YouTubeID>.*``).
 Each video gives the 10 s from ``--start_seconds``. The output is written atomically; finished
 videos are kept in ``<output>.parts/`` so an interrupted run continues where it stopped when
-rerun with the same command. Then ``python -m ave_tf.predict --local MODEL features.h5``.
+rerun with the same command. Then ``python -m ave_tf.predict --local MODEL out/features.h5``.
 """
 
 from ave_tf import cli  # noqa: I001  (first: quiet TensorFlow start-up)

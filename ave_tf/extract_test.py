@@ -16,6 +16,7 @@ from ave_tf.errors import UsageError
 from ave_tf.extraction import RECIPE_VERSION
 from ave_tf.extraction.extractor import FeatureExtractor
 from ave_tf.testing.clips import ClipSpec, write_clip, write_test_clips
+from ave_tf.testing.documented_output import REPO, assert_documented_output
 from ave_tf.testing.tiny_extractors import tiny_audio_model, tiny_visual_model
 from ave_tf.videos import read_features_file
 
@@ -224,7 +225,7 @@ def test_damaged_settings_file_is_one_usage_error(clips, tmp_path, content, mess
 
 
 def _run(module, *arguments, cwd=None):
-    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO))
     return subprocess.run(
         [sys.executable, "-m", module, *map(str, arguments)],
         capture_output=True,
@@ -270,16 +271,19 @@ def test_real_models_from_video_file_to_timeline(clips, tmp_path):
     export_saved_model(fully_supervised_model(), tmp_path / "saved_models", "psp_fully")
     model = tmp_path / "saved_models" / "psp_fully"
     # 2 fps: 20 frames, so 20 distinct VGG19 frames (a 25 fps clip would need 160).
-    video = write_clip(tmp_path / "two_fps.mp4", ClipSpec(seconds=10, fps=fractions.Fraction(2)))
+    video = write_clip(tmp_path / "clip.mp4", ClipSpec(seconds=10, fps=fractions.Fraction(2)))
     weight_flags = [f"--vggish_checkpoint={checkpoint}", f"--vgg19_weights={weights}"]
 
-    features = tmp_path / "features.h5"
-    extracted = _run("ave_tf.extract", *weight_flags, f"--output={features}", video)
+    # The output as the README names it, relative to the working directory.
+    extracted = _run(
+        "ave_tf.extract", *weight_flags, "--output=out/features.h5", video, cwd=tmp_path
+    )
     assert extracted.returncode == 0, extracted.stderr
-    assert f"wrote {features}: 1 videos" in extracted.stdout
+    assert_documented_output("extract", extracted.stdout)
+    features = tmp_path / "out" / "features.h5"
     read = read_features_file(features)
     ids, audio, visual = list(read.video_ids), read.audio, read.visual
-    assert ids == ["two_fps"] and np.all(np.isfinite(visual)) and visual.max() > 0
+    assert ids == ["clip"] and np.all(np.isfinite(visual)) and visual.max() > 0
     assert np.all(np.isfinite(audio)) and np.ptp(audio) > 0
 
     reports = {}
@@ -287,7 +291,9 @@ def test_real_models_from_video_file_to_timeline(clips, tmp_path):
         target = tmp_path / f"{name}.json"
         predicted = _run("ave_tf.predict", "--local", model, f"--json_output={target}", *source)
         assert predicted.returncode == 0, predicted.stderr
-        assert "two_fps (" in predicted.stdout
+        assert "clip (" in predicted.stdout
+        if name == "video":
+            assert_documented_output("predict a video in-process", predicted.stdout)
         reports[name] = json.loads(target.read_text())
     assert reports["video"] == reports["file"]
     assert reports["video"][0]["timeline"]

@@ -2,8 +2,8 @@
 (a stand-in for tensorflow_model_server).
 
     python -m ave_tf.serve --model_base_path saved_models/psp_fully --port 8501 --grpc_port 8500
-    # serving psp_fully version(s) [1] at http://127.0.0.1:8501/v1/models/psp_fully
-    # gRPC (TF Serving's PredictionService, ModelService) at 127.0.0.1:8500
+    #> serving psp_fully version(s) [1] at http://127.0.0.1:8501/v1/models/psp_fully
+    #> gRPC (TF Serving's PredictionService, ModelService) at 127.0.0.1:8500
 
 Production serving is TensorFlow Serving (see the README's "Serving" section); this server
 follows its REST API for this model so that machines without it (and the tests) can exercise
