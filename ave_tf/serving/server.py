@@ -335,7 +335,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def send_error(self, code, message=None, explain=None):
         """The base class's answer to a malformed request line or headers, as JSON (always
         with an HTTP/1.1 status line: this server speaks no HTTP/0.9)."""
-        if self.request_version in ("", "HTTP/0.9"):
+        if getattr(self, "request_version", "") in ("", "HTTP/0.9"):
             self.request_version = self.protocol_version
         self._send_error(RestError(code, message or http.HTTPStatus(code).phrase), close=True)
 

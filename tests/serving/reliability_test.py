@@ -4,10 +4,7 @@ Each malformed request must get its 4xx (never a 5xx or a dropped connection) an
 server healthy; overload gets 503; slow clients are cut off by the whole-request deadline.
 """
 
-import contextlib
 import gzip
-import http.client
-import json
 import select
 import socket
 import threading
@@ -15,72 +12,12 @@ import time
 
 import pytest
 from rss import PeakRss
-from serving_helpers import MODEL_NAME, random_videos, serving_in_thread
+from serving_helpers import MODEL_NAME, assert_healthy, exchange, post, random_videos
 
 from ave_tf.serving import rest_api
-from ave_tf.serving.server import Limits, ModelServer
 
 PREDICT = f"/v1/models/{MODEL_NAME}:predict"
 NINES = "9" * 4301
-
-
-class _SharedStream:
-    """One buffered reader handed to successive `HTTPResponse`s (each would otherwise buffer
-    ahead on a reader of its own and lose the next answer), never closed by them."""
-
-    def __init__(self, sock):
-        self._file = sock.makefile("rb")
-
-    def makefile(self, *args, **kwargs):
-        return self
-
-    def close(self):
-        pass
-
-    def __getattr__(self, name):
-        return getattr(self._file, name)
-
-
-def exchange(port: int, data: bytes, responses: int = 1, timeout: float = 30) -> list:
-    """Sends raw bytes on one connection; returns [(status, JSON answer)] read back in order
-    (fewer when the server closed the connection first)."""
-    answers = []
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(data)
-        stream = _SharedStream(sock)
-        for _ in range(responses):
-            response = http.client.HTTPResponse(stream)
-            try:
-                response.begin()
-            except (http.client.RemoteDisconnected, ConnectionError):
-                break
-            answers.append((response.status, json.loads(response.read())))
-    return answers
-
-
-def post(port: int, path: str, body: bytes, headers: str = "") -> tuple[int, dict]:
-    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n{headers}\r\n"
-    (answer,) = exchange(port, head.encode() + body)
-    return answer
-
-
-def assert_healthy(port: int) -> None:
-    ((status, answer),) = exchange(port, f"GET /v1/models/{MODEL_NAME} HTTP/1.1\r\n\r\n".encode())
-    assert status == 200 and answer["model_version_status"][0]["state"] == "AVAILABLE"
-
-
-@pytest.fixture
-def make_server(server):
-    """Starts servers with other `Limits` on the session's repository; stops them after."""
-    with contextlib.ExitStack() as started:
-
-        def make(repository=None, **limits):
-            other = ModelServer(
-                ("127.0.0.1", 0), repository or server.repository, limits=Limits(**limits)
-            )
-            return started.enter_context(serving_in_thread(other))
-
-        yield make
 
 
 @pytest.mark.parametrize(
@@ -221,9 +158,7 @@ def test_full_worker_queue_answers_503_and_recovers(server, loaded_v1, make_serv
     assert post(busy.port, PREDICT, body)[0] == 200
 
 
-def test_connection_cap_answers_503_when_every_connection_is_busy(
-    server, loaded_v1, make_server
-):
+def test_connection_cap_answers_503_when_every_connection_is_busy(server, loaded_v1, make_server):
     model = _BlockingModel(loaded_v1)
     capped = make_server(
         _OneModelRepository(server.repository, model), max_connections=1, max_workers=1
