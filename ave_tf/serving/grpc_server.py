@@ -29,6 +29,7 @@ stand-in). Numeric outputs are sent as `tensor_content` (TF Serving's default fi
 import concurrent.futures
 import logging
 import math
+import socket
 from collections.abc import Callable
 
 import grpc
@@ -420,6 +421,16 @@ def _handlers(servicer: _Servicer) -> list[grpc.GenericRpcHandler]:
     ]
 
 
+def _check_bindable(host: str, port: int) -> None:
+    """Raises the OSError of binding `(host, port)` (e.g. "Address already in use"), which
+    gRPC reports only as a log line on stderr and a bare failure."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds
+        probe.bind((host, port))
+
+
 class GrpcModelServer:
     """A grpcio server answering TF Serving's gRPC API for one `ModelRepository`.
 
@@ -459,6 +470,7 @@ class GrpcModelServer:
             ],
         )
         host = f"[{self.host}]" if ":" in self.host else self.host
+        _check_bindable(self.host, address[1])
         try:
             self.port = self._server.add_insecure_port(f"{host}:{address[1]}")
         except RuntimeError as error:  # grpcio >= 1.49 raises; older versions return 0
