@@ -56,10 +56,10 @@ VALUES = 8_087_776 - 64  # within the value bound of 32 videos
 REST_KINDS = {
     "valid row batch, 4-decimal floats (200)": lambda: _row_floats(b"0.1234"),
     "valid b64 batch (200)": _b64_row,
-    "8.1 M floats `1e1` in one input (400 after parsing)": lambda: (
+    "8.1 M floats `1e1` in one input (413 after parsing: too many examples)": lambda: (
         b'{"inputs":{"visual":0,"audio":[' + b",".join([b"1e1"] * VALUES) + b"]}}"
     ),
-    "8.1 M integers `257` in one input (400 after parsing)": lambda: (
+    "8.1 M integers `257` in one input (413 after parsing: too many examples)": lambda: (
         b'{"inputs":{"visual":0,"audio":[' + b",".join([b"257"] * VALUES) + b"]}}"
     ),
     "2.6 M bytes instances (413 before parsing)": lambda: (
