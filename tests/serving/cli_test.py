@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -211,3 +212,39 @@ def test_predict_command_line_bad_file_is_one_error_line_exit_2(tmp_path):
     assert result.stderr.splitlines() == [
         f"error: {path}: a features file must end in .npz, .h5 or .hdf5"
     ]
+
+
+@pytest.mark.parametrize("taken", ["--port", "--grpc_port"])
+def test_serve_port_in_use_is_one_error_line_exit_2_nothing_left_bound(export_dir, taken):
+    ports = {"--port": unused_port(), "--grpc_port": unused_port()}
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", ports[taken]))
+        holder.listen()
+        args = [f"{flag}={port}" for flag, port in ports.items()]
+        result = _run_command(
+            "ave_tf.serve", "--model_base_path", str(export_dir / MODEL_NAME), *args
+        )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {taken} {ports[taken]}: "), lines
+    assert "in use" in lines[0]
+    for port in ports.values():  # both free again (the other one was released)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))
+
+
+def test_serve_refuses_a_label_of_a_version_not_loaded(export_dir):
+    result = _run_command(
+        "ave_tf.serve",
+        "--model_base_path",
+        str(export_dir / MODEL_NAME),
+        f"--port={unused_port()}",
+        "--version_labels=stable=7",
+    )
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: --version_labels: stable=7: cannot assign the label to version 7 of model "
+        f"{MODEL_NAME}, which is not available for inference (loaded: [1])"
+    ]
+    assert result.stderr.splitlines()[-1] == errors[0]  # (log lines of the load may precede)
