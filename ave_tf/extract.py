@@ -68,23 +68,33 @@ def define_flags() -> None:
     flags.DEFINE_integer("batch_size", 32, "Frames per VGG19 call.", lower_bound=1)
 
 
+def check_weight_flags() -> None:
+    """``--vggish_checkpoint`` and ``--vgg19_weights`` are given and name readable files (a
+    `UsageError` otherwise); looks at the files only, before TensorFlow is imported."""
+    for name in ("vggish_checkpoint", "vgg19_weights"):
+        if not FLAGS[name].value:
+            raise UsageError(f"--{name} is required (see README 'Your own videos')")
+    if not pathlib.Path(FLAGS.vggish_checkpoint + ".index").is_file():  # (V2: a prefix)
+        cli.check_input_file(FLAGS.vggish_checkpoint, "--vggish_checkpoint")
+    if FLAGS.vgg19_weights != "imagenet":
+        cli.check_input_file(FLAGS.vgg19_weights, "--vgg19_weights")
+
+
 def feature_extractor(batch_size: int = 32):
     """The `FeatureExtractor` of ``--vggish_checkpoint`` and ``--vgg19_weights``."""
     from ave_tf.extraction.extractor import FeatureExtractor
 
-    for name in ("vggish_checkpoint", "vgg19_weights"):
-        if not FLAGS[name].value:
-            raise UsageError(f"--{name} is required (see README 'Your own videos')")
+    check_weight_flags()
     return FeatureExtractor.from_files(FLAGS.vggish_checkpoint, FLAGS.vgg19_weights, batch_size)
 
 
 def video_features(path: str):
     """One video file as `ave_tf.videos.Videos` (audio (1, 10, 128), visual (1, 10, 7, 7, 512)),
     extracted with the model flags: what ``ave_tf.predict --video`` predicts on."""
+    from ave_tf.extraction import decode
     from ave_tf.videos import Videos
 
-    if not pathlib.Path(path).is_file():
-        raise UsageError(f"--video {path}: no such file")
+    decode.check_video(path, FLAGS.silent_audio)  # before the weights load
     audio, visual = feature_extractor().extract(path, FLAGS.start_seconds, FLAGS.silent_audio)
     return Videos(audio[None], visual[None], None, (pathlib.Path(path).stem,))
 
@@ -176,6 +186,12 @@ def main(argv):
     if not FLAGS.output:
         raise UsageError("--output FEATURES.h5 is required")
     videos = list_videos(argv[1:], FLAGS.videos_dir, FLAGS.annotations)
+    if argv[1:]:  # the files named (a folder's videos are looked at as they are extracted)
+        from ave_tf.extraction import decode
+
+        for _, path in videos:
+            decode.check_video(path, FLAGS.silent_audio)
+    check_weight_flags()
     output = extract_to_file(
         videos,
         FLAGS.output,

@@ -39,6 +39,12 @@ MODELS = ("psp", "avel")
 DATASETS = ("synthetic", "synthetic_full", "features")
 STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device")
 
+INTERRUPTED = (
+    "interrupted: run the same command again to resume from the last finished epoch "
+    "(backups in <model_dir>/seed_<s>/backup)"
+)
+"""The line a trainer prints on Ctrl-C."""
+
 OFFICIAL_EPOCHS = 300
 """Epochs of the official recipe (reference.md §4)."""
 
@@ -387,6 +393,17 @@ def config_from_flags(setting: str, flag_values=flags.FLAGS) -> TrainConfig:
         if message.split(" ", 1)[0] in defined:  # "epochs must be >= 1" names its flag.
             message = "--" + message
         raise UsageError(message) from None
+
+
+def config_from_command_line(setting: str, argv, flag_values=flags.FLAGS) -> TrainConfig:
+    """`config_from_flags` of `python -m trainers.<setting>`, whose only arguments are flags.
+
+    Raises:
+        UsageError: extra arguments or a bad flag value (`ave_tf.cli.run` prints it).
+    """
+    if len(argv) > 1:
+        raise UsageError(f"unexpected arguments {argv[1:]}")
+    return config_from_flags(setting, flag_values)
 
 
 def _given(flag) -> bool:
