@@ -70,7 +70,7 @@ def define_flags() -> None:
 
 def check_weight_flags() -> None:
     """``--vggish_checkpoint`` and ``--vgg19_weights`` are given and name readable files (a
-    `UsageError` otherwise); looks at the files only, before TensorFlow is imported."""
+    `UsageError` otherwise); looks at the files only (the weights load with TensorFlow)."""
     for name in ("vggish_checkpoint", "vgg19_weights"):
         if not FLAGS[name].value:
             raise UsageError(f"--{name} is required (see README 'Your own videos')")
@@ -191,7 +191,6 @@ def main(argv):
 
         for _, path in videos:
             decode.check_video(path, FLAGS.silent_audio)
-    check_weight_flags()
     output = extract_to_file(
         videos,
         FLAGS.output,

@@ -14,7 +14,6 @@ line, exit 2.
 
 from ave_tf import cli  # noqa: I001  (first: quiets TensorFlow before anything imports it)
 
-import logging
 import pathlib
 import signal
 import threading
@@ -160,7 +159,6 @@ def main(argv):
     limits = limits_from_flags()
     from ave_tf.serving.repository import ModelRepository  # TensorFlow: after the checks
 
-    logging.getLogger().setLevel(logging.INFO)
     name = FLAGS.model_name or base_path.resolve().name
     repository = ModelRepository(
         name,

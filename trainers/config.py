@@ -321,12 +321,13 @@ def define_flags(setting=None, flag_values=flags.FLAGS, exclude=(), defaults=Non
     )
     for name, (field, defaults) in model_switches(setting).items():
         help_text = MODEL_FLAG_HELP[name]
+        default = next(iter(defaults.values()))
         if len(defaults) < len(MODELS):
             help_text += f" ({', '.join(defaults)} only)"
         elif len(set(map(str, defaults.values()))) > 1:
             listed = ", ".join(f"{value} for {model}" for model, value in defaults.items())
             help_text += f" (default: {listed})"
-        default = next(iter(defaults.values()))
+            default = None  # Not given: the network's own (absl then prints no default).
         if name == "tau":  # "inf", "-inf", "off" are values too.
             flags.DEFINE_string("tau", str(default), help_text, flag_values=flag_values)
         else:

@@ -3,8 +3,8 @@
 Used by the CLI tests (a usage error must come before TensorFlow is imported) and by
 ``benchmarks/cli_errors_benchmark.py`` (seconds and peak RSS of such an error). The program
 runs in a child ``python -c LAUNCHER module args...``: the launcher runs the module with
-`runpy` as ``python -m`` would and, however the program ends, writes which of
-`HEAVY_MODULES` it imported to a file; the launcher imports nothing itself, so a checkout
+`runpy` as ``python -m`` would and, however the program ends (Linux only), writes its peak
+RSS and which of `HEAVY_MODULES` it imported to a file; the launcher imports nothing itself, so a checkout
 other than this one (``PYTHONPATH``) can be measured with it.
 """
 
@@ -14,7 +14,6 @@ import pathlib
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 HEAVY_MODULES = ("tensorflow", "keras", "tensorflow_datasets", "apache_beam", "grpc")
@@ -27,8 +26,10 @@ sys.argv = [module, *sys.argv[2:]]
 try:
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 finally:
+    with open("/proc/self/status") as status:
+        peak = [line.split()[1] for line in status if line.startswith("VmHWM:")]
     with open(report, "w") as file:
-        file.write(" ".join(m for m in {HEAVY_MODULES!r} if m in sys.modules))
+        file.write(" ".join([*peak, *(m for m in {HEAVY_MODULES!r} if m in sys.modules)]))
 """
 
 
@@ -41,7 +42,7 @@ class ProgramRun:
         stdout, stderr: what it printed.
         imported: the `HEAVY_MODULES` it had imported when it ended.
         seconds: wall time from start to exit.
-        peak_rss_mb: the child's peak resident set size, MB (2**20 bytes).
+        peak_rss_mb: the program's peak resident set size (``VmHWM``), MB (2**20 bytes).
     """
 
     returncode: int
@@ -75,18 +76,18 @@ def run_program(module, *args, cwd=None, env=None, timeout=60.0) -> ProgramRun:
                 stdout=out,
                 stderr=err,
             )
-            killer = threading.Timer(timeout, process.kill)
-            killer.start()
             try:
-                _, status, usage = os.wait4(process.pid, 0)  # this child's own rusage
-            finally:
-                killer.cancel()
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                raise
             seconds = time.perf_counter() - start
-            process.returncode = os.waitstatus_to_exitcode(status)
-            if seconds >= timeout:
-                raise subprocess.TimeoutExpired(process.args, timeout)
             out.seek(0)
             err.seek(0)
             stdout, stderr = out.read().decode(), err.read().decode()
-        imported = tuple(report.read_text().split()) if report.exists() else ()
-    return ProgramRun(process.returncode, stdout, stderr, imported, seconds, usage.ru_maxrss / 1024)
+        # (Not wait4's ru_maxrss: Linux counts the forking parent's pages in a child's.)
+        peak_kb, *imported = report.read_text().split() if report.exists() else ("nan",)
+    return ProgramRun(
+        process.returncode, stdout, stderr, tuple(imported), seconds, float(peak_kb) / 1024
+    )
