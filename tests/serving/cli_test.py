@@ -16,6 +16,7 @@ from serving_helpers import MODEL_NAME, random_videos, serve_command, unused_por
 
 from ave_tf import cli, predict
 from ave_tf.events import format_timeline, segment_events
+from ave_tf.testing.programs import run_program
 
 FLAGS = flags.FLAGS
 predict.define_flags()  # the command defines its flags only when run as a program
@@ -197,3 +198,17 @@ def test_predict_command_line_bad_file_is_one_error_line_exit_2(tmp_path):
     assert result.stderr.splitlines() == [
         f"error: {path}: a features file must end in .npz, .h5 or .hdf5"
     ]
+
+
+def test_predict_over_rest_does_not_import_tensorflow(server, loaded_v1, tmp_path):
+    """`python -m ave_tf.predict --server URL FILE` (REST) runs without TensorFlow."""
+    audio, visual = random_videos(2, seed=8)
+    path = tmp_path / "videos.npz"
+    np.savez(path, audio=audio, visual=visual, video_ids=np.array(["p", "q"]))
+    done = run_program("ave_tf.predict", "--server", server.url, "--model", MODEL_NAME, path)
+    assert done.returncode == 0, done.stderr
+    assert done.imported == ()
+    lines = [line.strip() for line in done.stdout.splitlines() if not line.startswith("  ")]
+    assert [line.split(" ", 1)[0] for line in lines] == ["p", "q"]
+    for timeline in _expected_timelines(loaded_v1, audio, visual):
+        assert all(f"  {line}" in done.stdout for line in timeline.splitlines())
