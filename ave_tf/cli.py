@@ -120,6 +120,10 @@ def _one_line_for_ctrl_c(report):
 sys.excepthook = _one_line_for_ctrl_c(sys.excepthook)
 
 
+PROJECT_PACKAGES = ("ave_tf", "trainers", "tfds_ave")
+"""The packages whose log records `_LibraryChatter` keeps."""
+
+
 class _LibraryChatter(logging.Filter):
     """Lets through errors, and every record logged by ave-tf's own packages."""
 
@@ -134,8 +138,7 @@ class _LibraryChatter(logging.Filter):
         )
 
 
-PROJECT_PACKAGES = ("ave_tf", "trainers", "tfds_ave")
-"""The packages whose log records `_LibraryChatter` keeps."""
+_LIBRARY_CHATTER = _LibraryChatter()
 
 
 def _quiet_logs() -> None:
@@ -147,7 +150,7 @@ def _quiet_logs() -> None:
     if flags.FLAGS["verbosity"].present:
         return
     absl_logging.set_verbosity(absl_logging.WARNING)
-    absl_logging.get_absl_handler().addFilter(_LibraryChatter())
+    absl_logging.get_absl_handler().addFilter(_LIBRARY_CHATTER)  # (once: the same filter)
 
 
 def check_input_file(path, name: str) -> pathlib.Path:

@@ -180,6 +180,8 @@ def test_serve_command_line(export_dir, tmp_path):
         with pytest.raises(urllib.error.HTTPError) as raised:
             urllib.request.urlopen(request)
         assert raised.value.code == 413
+    # Nothing on stderr by default (the "loaded psp_fully version 1" INFO line: --verbosity=0).
+    assert process.stderr.read() == ""
 
 
 def test_serve_refuses_missing_dir_with_one_error_line_exit_2(tmp_path):
