@@ -11,9 +11,10 @@ never imports it (it raises `ave_tf.errors.UsageError`):
 - Quiet logs: unless ``--verbosity`` is given, absl logs warnings and errors only, and of the
   libraries' records (TFDS's deprecation notes, Beam's ``apitools not found``) only errors;
   ave-tf's own warnings still show.
-- Early errors: an entry point defines and checks its flags, and checks its input files
-  (`check_input_file`, `check_video_file`), importing only absl, NumPy and the standard
-  library; TensorFlow, Keras, TFDS and Beam are imported inside ``main`` after those checks.
+- Early errors: an entry point defines and checks its flags, and checks its input files (a
+  video: ``ave_tf.extraction.decode.check_video``), importing only absl, NumPy, PyAV and the
+  standard library; TensorFlow, Keras, TFDS and Beam are imported inside ``main`` after those
+  checks.
 - Bad input (`UsageError`, absl's ``app.UsageError``, a flag error) ends the program with one
   ``error: ...`` line on stderr and exit code 2, before anything is written.
 - Ctrl-C ends with one line instead of a traceback (exit code 130), also when a finalizer
@@ -151,19 +152,6 @@ def _quiet_logs() -> None:
         return
     absl_logging.set_verbosity(absl_logging.WARNING)
     absl_logging.get_absl_handler().addFilter(_LIBRARY_CHATTER)  # (once: the same filter)
-
-
-def check_input_file(path, name: str) -> pathlib.Path:
-    """``path`` as a file this program can read, or a `UsageError` naming ``name`` (the flag,
-    e.g. ``--model``, or ``"video"`` for an argument) and the path."""
-    path = pathlib.Path(path)
-    if path.is_dir():
-        raise UsageError(f"{name} {path}: a folder, not a file")
-    if not path.is_file():
-        raise UsageError(f"{name} {path}: no such file")
-    if not os.access(path, os.R_OK):
-        raise UsageError(f"{name} {path}: not readable (permission denied)")
-    return path
 
 
 def parse_flags(argv):

@@ -44,7 +44,7 @@ CASES = [  # (program, arguments ({tmp}: the scratch folder), words of the error
     (
         "ave_tf.predict",
         ["--server=http://127.0.0.1:9", "--video={tmp}/missing.mp4"],
-        "missing.mp4: no such file",
+        "--video {tmp}/missing.mp4: no such file",
     ),
     ("ave_tf.predict", ["--local={tmp}/missing.keras", "x.npz"], "missing.keras is neither"),
     ("ave_tf.extract", ["--no_such_flag=1"], "Unknown command line flag"),
@@ -62,12 +62,12 @@ CASES = [  # (program, arguments ({tmp}: the scratch folder), words of the error
     (
         "ave_tf.extract",
         ["--output={tmp}/out.h5", "--vggish_checkpoint={tmp}/no.ckpt", *WEIGHTS[1:], "{tmp}/c.mp4"],
-        "--vggish_checkpoint {tmp}/no.ckpt: no such file",
+        "VGGish checkpoint {tmp}/no.ckpt: no such file",
     ),
     (
         "ave_tf.extract",
         ["--output={tmp}/out.h5", WEIGHTS[0], "--vgg19_weights={tmp}", "{tmp}/c.mp4"],
-        "--vgg19_weights {tmp}: a folder, not a file",
+        "{tmp}: no such VGG19 weights file",
     ),
     ("ave_tf.serve", ["--no_such_flag=1"], "Unknown command line flag"),
     ("ave_tf.serve", ["--model_base_path={tmp}/missing"], "missing is not a directory"),
@@ -89,7 +89,7 @@ CASES = [  # (program, arguments ({tmp}: the scratch folder), words of the error
     (
         "ave_tf.export_video",
         ["--model={tmp}/model.keras", "--vggish_checkpoint={tmp}/no.ckpt", *WEIGHTS[1:]],
-        "--vggish_checkpoint {tmp}/no.ckpt: no such file",
+        "VGGish checkpoint {tmp}/no.ckpt: no such file",
     ),
 ]
 

@@ -69,15 +69,16 @@ def define_flags() -> None:
 
 
 def check_weight_flags() -> None:
-    """``--vggish_checkpoint`` and ``--vgg19_weights`` are given and name readable files (a
+    """``--vggish_checkpoint`` and ``--vgg19_weights`` are given and name existing files (a
     `UsageError` otherwise); looks at the files only (the weights load with TensorFlow)."""
     for name in ("vggish_checkpoint", "vgg19_weights"):
         if not FLAGS[name].value:
             raise UsageError(f"--{name} is required (see README 'Your own videos')")
-    if not pathlib.Path(FLAGS.vggish_checkpoint + ".index").is_file():  # (V2: a prefix)
-        cli.check_input_file(FLAGS.vggish_checkpoint, "--vggish_checkpoint")
-    if FLAGS.vgg19_weights != "imagenet":
-        cli.check_input_file(FLAGS.vgg19_weights, "--vgg19_weights")
+    checkpoint = pathlib.Path(FLAGS.vggish_checkpoint)  # a V1 file or a V2 prefix
+    if not (checkpoint.exists() or pathlib.Path(f"{checkpoint}.index").exists()):
+        raise UsageError(f"VGGish checkpoint {checkpoint}: no such file")  # (as vggish says)
+    if FLAGS.vgg19_weights != "imagenet" and not pathlib.Path(FLAGS.vgg19_weights).is_file():
+        raise UsageError(f"{FLAGS.vgg19_weights}: no such VGG19 weights file")  # (as vgg19 says)
 
 
 def feature_extractor(batch_size: int = 32):

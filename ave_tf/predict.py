@@ -24,6 +24,8 @@ events and video category as JSON. Bad input (file, split, model, a server's err
 
 from ave_tf import cli  # noqa: I001  (first: quiets TensorFlow before anything imports it)
 
+import pathlib
+
 from absl import flags
 
 from ave_tf.atomic_files import write_json_atomic
@@ -210,6 +212,8 @@ def main(argv):
     # The inputs first, before TensorFlow, a model or a server: a video file PyAV opens, a
     # features file read here (a --tfds split: once TFDS is imported).
     if FLAGS.video:
+        if not pathlib.Path(FLAGS.video).is_file():
+            raise UsageError(f"--video {FLAGS.video}: no such file")
         decode.check_video(FLAGS.video, FLAGS.silent_audio)
     if FLAGS.local:
         resolve_model_path(FLAGS.local)
@@ -235,8 +239,6 @@ def main(argv):
             raise UsageError(
                 f"model {FLAGS.local or FLAGS.model} takes a video: give --video FILE alone"
             )
-        import pathlib
-
         inputs, video_ids = clip_request(FLAGS.video), [pathlib.Path(FLAGS.video).stem]
     else:
         if videos is None:

@@ -185,7 +185,6 @@ def test_help_says_which_network_a_switch_belongs_to():
     assert values["model"].default == "psp"
 
 
-
 @pytest.mark.parametrize("setting", ["fully", "weakly"])
 def test_help_states_one_default_per_switch(setting):
     """``--help`` (absl's rendering) states each switch's default once, and rightly."""

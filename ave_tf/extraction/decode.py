@@ -199,7 +199,7 @@ def _open_video(path: str | os.PathLike, silent_audio: bool):
 
     path = pathlib.Path(path)
     if not path.is_file():
-        raise ClipError(path, "no such file" if not path.is_dir() else "a folder, not a file")
+        raise ClipError(path, "no such file")
     try:
         container = av.open(str(path))
     except av.FFmpegError as error:
