@@ -120,7 +120,7 @@ def measure(checkout, module, args, cwd) -> dict:
         "code": runs[-1].returncode,
         "tensorflow": "tensorflow" in runs[-1].imported,
         "lines": len(runs[-1].stderr.strip().splitlines()),
-        "last": last[-1],
+        "last": last[-1].replace(str(cwd), "TMP"),
     }
 
 
@@ -166,6 +166,7 @@ def free_port() -> int:
 
 def main(argv):
     del argv
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # this process's (the programs: unset)
     checkouts = {"this checkout": REPO}
     if FLAGS.baseline:
         checkouts = {"baseline": pathlib.Path(FLAGS.baseline).resolve(), **checkouts}
@@ -207,6 +208,9 @@ def report(rows, checkouts) -> str:
         rule += "---|---|---|"
     header += " exit | stderr lines | last stderr line (this checkout) |"
     rule += "---|---|---|"
+    if "baseline" in checkouts:
+        header += " last stderr line (baseline) |"
+        rule += "---|"
     lines = [
         f"Command: `python {SECTION_SCRIPT}`"
         + (" --baseline=..." if len(checkouts) > 1 else "")
@@ -216,7 +220,8 @@ def report(rows, checkouts) -> str:
         f"Each program as `python -m` runs it, in a fresh process, {FLAGS.rounds} runs per row: "
         "median wall time, largest peak RSS (the process's `ru_maxrss`), whether TensorFlow "
         "was imported, the exit code and stderr of the last run (TF_CPP_MIN_LOG_LEVEL unset). "
-        "Weight files are empty placeholders; the video is a generated 10 s clip.",
+        "Weight files are empty placeholders; the video is a generated 10 s clip; TMP is the "
+        "scratch folder.",
         "",
         header,
         rule,
@@ -229,7 +234,10 @@ def report(rows, checkouts) -> str:
             cells += f" {result['seconds']:.2f} | {result['rss']:.0f} | {tf_imported} |"
         own = results["this checkout"]
         last = own["last"].replace("|", "\\|")[:90]
-        lines.append(f"| {module} | {mistake} |{cells} {own['code']} | {own['lines']} | `{last}` |")
+        row = f"| {module} | {mistake} |{cells} {own['code']} | {own['lines']} | `{last}` |"
+        if "baseline" in results:
+            row += " `{}` |".format(results["baseline"]["last"].replace("|", "\\|")[:90])
+        lines.append(row)
     return "\n".join(lines)
 
 

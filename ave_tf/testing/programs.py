@@ -3,9 +3,9 @@
 Used by the CLI tests (a usage error must come before TensorFlow is imported) and by
 ``benchmarks/cli_errors_benchmark.py`` (seconds and peak RSS of such an error). The program
 runs in a child ``python -c LAUNCHER module args...``: the launcher runs the module with
-`runpy` as ``python -m`` would and, however the program ends (Linux only), writes its peak
-RSS and which of `HEAVY_MODULES` it imported to a file; the launcher imports nothing itself, so a checkout
-other than this one (``PYTHONPATH``) can be measured with it.
+`runpy` as ``python -m`` would and, however the program ends, writes its peak RSS (Linux's
+``VmHWM``) and which of `HEAVY_MODULES` it imported to a file; the launcher imports nothing
+of this project, so another checkout (``PYTHONPATH``) can be measured with it.
 """
 
 import dataclasses
