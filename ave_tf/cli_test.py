@@ -5,14 +5,13 @@ Each case runs the program as ``python -m`` does (`ave_tf.testing.programs`); no
 imports TensorFlow, so each takes a fraction of a second.
 """
 
-import pathlib
 
+import numpy as np
 import pytest
 
 from ave_tf.testing.clips import ClipSpec, write_clip
 from ave_tf.testing.programs import run_program
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
 WEIGHTS = ["--vggish_checkpoint={tmp}/vggish_model.ckpt", "--vgg19_weights={tmp}/vgg19.h5"]
 
 CASES = [  # (program, arguments ({tmp}: the scratch folder), words of the error line)
@@ -46,7 +45,11 @@ CASES = [  # (program, arguments ({tmp}: the scratch folder), words of the error
         ["--server=http://127.0.0.1:9", "--video={tmp}/missing.mp4"],
         "--video {tmp}/missing.mp4: no such file",
     ),
-    ("ave_tf.predict", ["--local={tmp}/missing.keras", "x.npz"], "missing.keras is neither"),
+    (
+        "ave_tf.predict",
+        ["--local={tmp}/missing.keras", "{tmp}/videos.npz"],
+        "missing.keras is neither",
+    ),
     ("ave_tf.extract", ["--no_such_flag=1"], "Unknown command line flag"),
     ("ave_tf.extract", ["--output={tmp}/out.h5", *WEIGHTS, "{tmp}/missing.mp4"], "no such file"),
     (
@@ -96,13 +99,15 @@ CASES = [  # (program, arguments ({tmp}: the scratch folder), words of the error
 
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory):
-    """Placeholder weight and model files, a text file, a 10 s clip and one without audio."""
+    """Placeholder weight and model files, a text file, a 10 s clip, one without audio and a
+    features file of one video."""
     folder = tmp_path_factory.mktemp("mistakes")
     for name in ("vggish_model.ckpt", "vgg19.h5", "model.keras"):
         (folder / name).write_bytes(b"")
     (folder / "notes.txt").write_text("not a video\n")
     write_clip(folder / "c.mp4", ClipSpec(seconds=10))
     write_clip(folder / "silent.mp4", ClipSpec(seconds=10, channels=0))
+    np.savez(folder / "videos.npz", audio=np.zeros((10, 128)), visual=np.zeros((10, 7, 7, 512)))
     return folder
 
 

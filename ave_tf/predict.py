@@ -210,14 +210,14 @@ def main(argv):
     if [bool(FLAGS.server), bool(FLAGS.grpc), bool(FLAGS.local)].count(True) != 1:
         raise UsageError("give exactly one of --server URL, --grpc HOST:PORT or --local MODEL")
     # The inputs first, before TensorFlow, a model or a server: a video file PyAV opens, a
-    # features file read here (a --tfds split: once TFDS is imported).
+    # features file read here (a --tfds split: once TFDS is imported), a --local model path.
     if FLAGS.video:
         if not pathlib.Path(FLAGS.video).is_file():
             raise UsageError(f"--video {FLAGS.video}: no such file")
         decode.check_video(FLAGS.video, FLAGS.silent_audio)
+    videos = None if FLAGS.video or FLAGS.tfds else read_videos(argv[1:], None, None, None)
     if FLAGS.local:
         resolve_model_path(FLAGS.local)
-    videos = None if FLAGS.video or FLAGS.tfds else read_videos(argv[1:], None, None, None)
     try:
         if FLAGS.local:  # (the model is looked at first only for a --video)
             clips = FLAGS.video is not None and takes_clips(signature_inputs(FLAGS.local))
