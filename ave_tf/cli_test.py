@@ -5,7 +5,6 @@ Each case runs the program as ``python -m`` does (`ave_tf.testing.programs`); no
 imports TensorFlow, so each takes a fraction of a second.
 """
 
-
 import numpy as np
 import pytest
 
