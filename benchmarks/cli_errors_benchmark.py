@@ -200,6 +200,14 @@ def main(argv):
         write_section(f"{FLAGS.section} ({SECTION_SCRIPT})", body)
 
 
+def checkout_description(checkout: pathlib.Path) -> str:
+    """The checkout's git commit (short hash and subject), or its path."""
+    done = subprocess.run(
+        ["git", "-C", str(checkout), "log", "-1", "--format=%h %s"], capture_output=True, text=True
+    )
+    return f"commit {done.stdout.strip()[:80]}" if done.returncode == 0 else str(checkout)
+
+
 def report(rows, checkouts) -> str:
     header = "| program | mistake |"
     rule = "|---|---|"
@@ -211,14 +219,17 @@ def report(rows, checkouts) -> str:
     if "baseline" in checkouts:
         header += " last stderr line (baseline) |"
         rule += "---|"
+    command = f"python {SECTION_SCRIPT}" + (" --baseline=..." if len(checkouts) > 1 else "")
     lines = [
-        f"Command: `python {SECTION_SCRIPT}`"
-        + (" --baseline=..." if len(checkouts) > 1 else "")
-        + "  ",
-        f"Machine: {machine()}; load average {os.getloadavg()[0]:.1f} at the end.",
+        f"Command: `{command}`  ",
+        f"Machine: {machine()}; load average {os.getloadavg()[0]:.1f} at the end.  ",
+    ]
+    for name, checkout in checkouts.items():
+        lines.append(f"{name}: {checkout_description(checkout)}.  ")
+    lines += [
         "",
         f"Each program as `python -m` runs it, in a fresh process, {FLAGS.rounds} runs per row: "
-        "median wall time, largest peak RSS (the process's `ru_maxrss`), whether TensorFlow "
+        "median wall time, largest peak RSS (the process's `VmHWM`), whether TensorFlow "
         "was imported, the exit code and stderr of the last run (TF_CPP_MIN_LOG_LEVEL unset). "
         "Weight files are empty placeholders; the video is a generated 10 s clip; TMP is the "
         "scratch folder.",
