@@ -8,6 +8,13 @@ never imports it (it raises `ave_tf.errors.UsageError`):
   import writes straight to file descriptor 2) are hidden unless ``--verbosity`` (absl's flag,
   also ``-v``) asks for INFO or more, or ``TF_CPP_MIN_LOG_LEVEL`` is already set. oneDNN stays
   on. TensorFlow is still imported only when the program first needs it.
+- Quiet logs: unless ``--verbosity`` is given, absl logs warnings and errors only, and of the
+  libraries' records (TFDS's deprecation notes, Beam's ``apitools not found``) only errors;
+  ave-tf's own warnings still show.
+- Early errors: an entry point defines and checks its flags, and checks its input files (a
+  video: ``ave_tf.extraction.decode.check_video``), importing only absl, NumPy, PyAV and the
+  standard library; TensorFlow, Keras, TFDS and Beam are imported inside ``main`` after those
+  checks.
 - Bad input (`UsageError`, absl's ``app.UsageError``, a flag error) ends the program with one
   ``error: ...`` line on stderr and exit code 2, before anything is written.
 - Ctrl-C ends with one line instead of a traceback (exit code 130), also when a finalizer
@@ -18,7 +25,9 @@ never imports it (it raises `ave_tf.errors.UsageError`):
 import contextlib
 import importlib.abc
 import importlib.util
+import logging
 import os
+import pathlib
 import sys
 import tempfile
 
@@ -112,6 +121,39 @@ def _one_line_for_ctrl_c(report):
 sys.excepthook = _one_line_for_ctrl_c(sys.excepthook)
 
 
+PROJECT_PACKAGES = ("ave_tf", "trainers", "tfds_ave")
+"""The packages whose log records `_LibraryChatter` keeps."""
+
+
+class _LibraryChatter(logging.Filter):
+    """Lets through errors, and every record logged by ave-tf's own packages."""
+
+    def __init__(self):
+        super().__init__()
+        root = pathlib.Path(__file__).resolve().parents[1]
+        self._own = tuple(str(root / name) + os.sep for name in PROJECT_PACKAGES)
+
+    def filter(self, record):
+        return record.levelno >= logging.ERROR or os.path.realpath(record.pathname).startswith(
+            self._own
+        )
+
+
+_LIBRARY_CHATTER = _LibraryChatter()
+
+
+def _quiet_logs() -> None:
+    """Unless ``--verbosity`` was given: absl logs warnings and errors only (TFDS's INFO lines
+    drown a trainer's per-epoch lines), and the libraries' warnings are hidden."""
+    from absl import flags
+    from absl import logging as absl_logging
+
+    if flags.FLAGS["verbosity"].present:
+        return
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    absl_logging.get_absl_handler().addFilter(_LIBRARY_CHATTER)  # (once: the same filter)
+
+
 def parse_flags(argv):
     """``app.run`` flags parser: a flag error is one ``error:`` line and exit code 2."""
     from absl import flags
@@ -137,6 +179,7 @@ def run(main, interrupted_message: str = "interrupted") -> None:
         sys.exit(EXIT_INTERRUPTED)
 
     def guarded_main(argv):
+        _quiet_logs()
         with interrupts.handling_ctrl_c():
             try:
                 status = main(argv)

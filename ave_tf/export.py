@@ -52,7 +52,7 @@ import tensorflow as tf
 
 from ave_tf import ave
 from ave_tf.atomic_files import write_text_atomic
-from ave_tf.predictors import saved_model_versions
+from ave_tf.predictors import check_model_name, saved_model_versions
 
 SIGNATURE_NAME = "serving_default"
 BYTES_SIGNATURE_NAME = "predict_bytes"
@@ -332,12 +332,6 @@ def export_saved_model(
         lambda path: _write_saved_model(model, path, jit_compile),
         config_base_path,
     )
-
-
-def check_model_name(name: str) -> None:
-    """Raises ValueError unless ``name`` is a plain, non-numeric directory name."""
-    if not name or name.startswith(".") or "/" in name or os.sep in name or name.isdigit():
-        raise ValueError(f"model name must be a plain, non-numeric directory name; got {name!r}")
 
 
 def write_class_names_asset(path: pathlib.Path) -> None:

@@ -133,10 +133,10 @@ def main(argv):
         raise UsageError(f"unexpected arguments {argv[1:]}")
     if not FLAGS.model:
         raise UsageError("--model is required: a .keras file, a SavedModel or an export root")
-    from ave_tf import export, extract, predictors
+    from ave_tf import extract, predictors
 
     try:
-        export.check_model_name(FLAGS.name)
+        predictors.check_model_name(FLAGS.name)
     except ValueError as error:
         raise UsageError(f"--name: {error}") from None
     predictors.resolve_model_path(FLAGS.model)  # a wrong path fails before the weights load

@@ -68,23 +68,34 @@ def define_flags() -> None:
     flags.DEFINE_integer("batch_size", 32, "Frames per VGG19 call.", lower_bound=1)
 
 
+def check_weight_flags() -> None:
+    """``--vggish_checkpoint`` and ``--vgg19_weights`` are given and name existing files (a
+    `UsageError` otherwise); looks at the files only (the weights load with TensorFlow)."""
+    for name in ("vggish_checkpoint", "vgg19_weights"):
+        if not FLAGS[name].value:
+            raise UsageError(f"--{name} is required (see README 'Your own videos')")
+    checkpoint = pathlib.Path(FLAGS.vggish_checkpoint)  # a V1 file or a V2 prefix
+    if not (checkpoint.exists() or pathlib.Path(f"{checkpoint}.index").exists()):
+        raise UsageError(f"VGGish checkpoint {checkpoint}: no such file")  # (as vggish says)
+    if FLAGS.vgg19_weights != "imagenet" and not pathlib.Path(FLAGS.vgg19_weights).is_file():
+        raise UsageError(f"{FLAGS.vgg19_weights}: no such VGG19 weights file")  # (as vgg19 says)
+
+
 def feature_extractor(batch_size: int = 32):
     """The `FeatureExtractor` of ``--vggish_checkpoint`` and ``--vgg19_weights``."""
     from ave_tf.extraction.extractor import FeatureExtractor
 
-    for name in ("vggish_checkpoint", "vgg19_weights"):
-        if not FLAGS[name].value:
-            raise UsageError(f"--{name} is required (see README 'Your own videos')")
+    check_weight_flags()
     return FeatureExtractor.from_files(FLAGS.vggish_checkpoint, FLAGS.vgg19_weights, batch_size)
 
 
 def video_features(path: str):
     """One video file as `ave_tf.videos.Videos` (audio (1, 10, 128), visual (1, 10, 7, 7, 512)),
     extracted with the model flags: what ``ave_tf.predict --video`` predicts on."""
-    from ave_tf.extraction.decode import check_video_file
+    from ave_tf.extraction import decode
     from ave_tf.videos import Videos
 
-    check_video_file(path, flag="video")
+    decode.check_video(path, FLAGS.silent_audio, flag="video")  # before the weights load
     audio, visual = feature_extractor().extract(path, FLAGS.start_seconds, FLAGS.silent_audio)
     return Videos(audio[None], visual[None], None, (pathlib.Path(path).stem,))
 
@@ -181,6 +192,11 @@ def main(argv):
     if not FLAGS.output:
         raise UsageError("--output FEATURES.h5 is required")
     videos = list_videos(argv[1:], FLAGS.videos_dir, FLAGS.annotations)
+    if argv[1:]:  # the files named (a folder's videos are looked at as they are extracted)
+        from ave_tf.extraction import decode
+
+        for _, path in videos:
+            decode.check_video(path, FLAGS.silent_audio)
     output = extract_to_file(
         videos,
         FLAGS.output,

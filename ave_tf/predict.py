@@ -31,6 +31,8 @@ events and video category as JSON. Bad input (file, split, model, a server's err
 
 from ave_tf import cli  # noqa: I001  (first: quiets TensorFlow before anything imports it)
 
+import pathlib
+
 from absl import flags
 
 from ave_tf.atomic_files import write_json_atomic
@@ -146,7 +148,6 @@ def clip_request(path: str) -> dict:
     """The video-in model's inputs for the ``--video`` file (decoded and encoded here)."""
     from ave_tf.extraction import clip_encoding, decode
 
-    decode.check_video_file(path, flag="video")
     clip = decode.read_clip(path, FLAGS.start_seconds, FLAGS.silent_audio)
     try:
         return clip_encoding.clip_inputs([clip], FLAGS.frame_format, FLAGS.jpeg_quality)
@@ -205,10 +206,23 @@ def server_client():
 
 
 def main(argv):
-    from ave_tf.predictors import load_predictor, predict_in_batches, signature_inputs
+    from ave_tf.extraction import decode
+    from ave_tf.predictors import (
+        load_predictor,
+        predict_in_batches,
+        resolve_model_path,
+        signature_inputs,
+    )
 
     if [bool(FLAGS.server), bool(FLAGS.grpc), bool(FLAGS.local)].count(True) != 1:
         raise UsageError("give exactly one of --server URL, --grpc HOST:PORT or --local MODEL")
+    # The inputs first, before TensorFlow, a model or a server: a video file PyAV opens, a
+    # features file read here (a --tfds split: once TFDS is imported), a --local model path.
+    if FLAGS.video:
+        decode.check_video(FLAGS.video, FLAGS.silent_audio, flag="video")
+    videos = None if FLAGS.video or FLAGS.tfds else read_videos(argv[1:], None, None, None)
+    if FLAGS.local:
+        resolve_model_path(FLAGS.local)
     try:
         if FLAGS.local:  # (the model is looked at first only for a --video)
             clips = FLAGS.video is not None and takes_clips(signature_inputs(FLAGS.local))
@@ -230,11 +244,10 @@ def main(argv):
             raise UsageError(
                 f"model {FLAGS.local or FLAGS.model} takes a video: give --video FILE alone"
             )
-        import pathlib
-
         inputs, video_ids = clip_request(FLAGS.video), [pathlib.Path(FLAGS.video).stem]
     else:
-        videos = read_videos(argv[1:], FLAGS.tfds, FLAGS.data_dir, FLAGS.video)
+        if videos is None:
+            videos = read_videos(argv[1:], FLAGS.tfds, FLAGS.data_dir, FLAGS.video)
         inputs, video_ids = videos.inputs, list(videos.video_ids)
     predict = load_predictor(FLAGS.local) if FLAGS.local else server_predictor(client, clips)
     try:

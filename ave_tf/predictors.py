@@ -13,6 +13,7 @@ run through the very function that signature wraps (``export.serving_function``)
 checked (shape, finite values) before the model sees them.
 """
 
+import os
 import pathlib
 import re
 from collections.abc import Callable, Mapping
@@ -50,6 +51,13 @@ def saved_model_versions(model_dir) -> list[int]:
         for child in model_dir.iterdir()
         if child.name.isdigit() and is_saved_model(child)
     )
+
+
+def check_model_name(name: str) -> None:
+    """Raises ValueError unless ``name`` is a plain, non-numeric directory name (a model's
+    folder in a versioned export root)."""
+    if not name or name.startswith(".") or "/" in name or os.sep in name or name.isdigit():
+        raise ValueError(f"model name must be a plain, non-numeric directory name; got {name!r}")
 
 
 def resolve_model_path(path) -> pathlib.Path:

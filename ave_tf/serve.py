@@ -15,7 +15,6 @@ a version that did not load, a port in use): one `error:` line, exit 2, nothing 
 from ave_tf import cli  # noqa: I001  (first: quiets TensorFlow before anything imports it)
 
 import contextlib
-import logging
 import pathlib
 import signal
 import threading
@@ -174,7 +173,6 @@ def main(argv):
         UnavailableLabelError,
     )
 
-    logging.getLogger().setLevel(logging.INFO)
     name = FLAGS.model_name or base_path.resolve().name
     repository = ModelRepository(
         name,

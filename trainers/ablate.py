@@ -31,7 +31,7 @@ from ave_tf.atomic_files import write_text_atomic
 from ave_tf.config import model_config_class
 from ave_tf.errors import UsageError
 from trainers import config as config_lib
-from trainers import reports, training
+from trainers import reports
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,6 +169,8 @@ def run_ablation(variants, base, model_root, source_for=None):
         model_root: parent folder of the variant runs.
         source_for: setting -> data source (default: the TFDS pipelines of the base config).
     """
+    from trainers import training  # (TensorFlow, Keras, TFDS: only once the flags are checked)
+
     outcomes = {}
     for variant in variants:
         if variant.key in outcomes:
@@ -204,15 +206,9 @@ def define_flags() -> None:
 
 
 def main(argv):
-    from absl import logging
-
-    from ave_tf import data
-
     FLAGS = flags.FLAGS
     if len(argv) > 1:
         raise UsageError(f"unexpected arguments {argv[1:]}")
-    if not FLAGS["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)
     settings = [s.strip() for s in FLAGS.settings]
     bad = [s for s in settings if s not in config_lib.SETTINGS]
     if bad:
@@ -224,6 +220,8 @@ def main(argv):
     if not set(tables) <= set(TABLES):
         raise UsageError(f"--tables must be among {', '.join(map(str, TABLES))}; got {tables}")
     base = {s: config_lib.config_from_flags(s) for s in settings}
+    from ave_tf import data  # (TensorFlow, TFDS: only once the flags are checked)
+
     sources = {
         s: data.TfdsSource(
             base[s].dataset, s, data_dir=base[s].data_dir, manual_dir=base[s].manual_dir
@@ -248,4 +246,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    cli.run(main, interrupted_message=training.INTERRUPTED)
+    cli.run(main, interrupted_message=config_lib.INTERRUPTED)

@@ -129,6 +129,9 @@ def test_fully_cli_end_to_end_export_and_evaluate(tmp_path, data_dir):
     result = run_module("trainers.fully", *common, "--export_dir=saved_models", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert_documented_output("train", result.stdout)
+    # The libraries' warnings (Beam's, TFDS's while it builds the data) need --verbosity.
+    for chatter in ("apitools not found", "has no dataset_info.json", "is deprecated"):
+        assert chatter not in result.stderr
     results = json.loads((run_dir / "results.json").read_text())
     run = results["runs"][0]
     assert run["selected_epoch"] in [v["epoch"] for v in run["validations"]]

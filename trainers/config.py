@@ -39,6 +39,12 @@ MODELS = ("psp", "avel")
 DATASETS = ("synthetic", "synthetic_full", "features")
 STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device")
 
+INTERRUPTED = (
+    "interrupted: run the same command again to resume from the last finished epoch "
+    "(backups in <model_dir>/seed_<s>/backup)"
+)
+"""The line a trainer prints on Ctrl-C."""
+
 OFFICIAL_EPOCHS = 300
 """Epochs of the official recipe (reference.md §4)."""
 
@@ -315,12 +321,13 @@ def define_flags(setting=None, flag_values=flags.FLAGS, exclude=(), defaults=Non
     )
     for name, (field, defaults) in model_switches(setting).items():
         help_text = MODEL_FLAG_HELP[name]
+        default = next(iter(defaults.values()))
         if len(defaults) < len(MODELS):
             help_text += f" ({', '.join(defaults)} only)"
         elif len(set(map(str, defaults.values()))) > 1:
             listed = ", ".join(f"{value} for {model}" for model, value in defaults.items())
             help_text += f" (default: {listed})"
-        default = next(iter(defaults.values()))
+            default = None  # Not given: the network's own (absl then prints no default).
         if name == "tau":  # "inf", "-inf", "off" are values too.
             flags.DEFINE_string("tau", str(default), help_text, flag_values=flag_values)
         else:
@@ -387,6 +394,17 @@ def config_from_flags(setting: str, flag_values=flags.FLAGS) -> TrainConfig:
         if message.split(" ", 1)[0] in defined:  # "epochs must be >= 1" names its flag.
             message = "--" + message
         raise UsageError(message) from None
+
+
+def config_from_command_line(setting: str, argv, flag_values=flags.FLAGS) -> TrainConfig:
+    """`config_from_flags` of `python -m trainers.<setting>`, whose only arguments are flags.
+
+    Raises:
+        UsageError: extra arguments or a bad flag value (`ave_tf.cli.run` prints it).
+    """
+    if len(argv) > 1:
+        raise UsageError(f"unexpected arguments {argv[1:]}")
+    return config_from_flags(setting, flag_values)
 
 
 def _given(flag) -> bool:

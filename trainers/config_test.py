@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import re
 
 import pytest
 from absl import flags
@@ -182,3 +183,22 @@ def test_help_says_which_network_a_switch_belongs_to():
     assert "psp only" in values["tau"].help
     assert "default: 100.0 for psp, 0.0 for avel" in values["avps_weight"].help
     assert values["model"].default == "psp"
+
+
+@pytest.mark.parametrize("setting", ["fully", "weakly"])
+def test_help_states_one_default_per_switch(setting):
+    """``--help`` (absl's rendering) states each switch's default once, and rightly."""
+    values = flags.FlagValues()
+    define_flags(setting, values)
+    entries = re.split(r"\n  --(?:\[no\])?", values.get_help())
+    for name, (_, defaults) in run_config.model_switches(setting).items():
+        (entry,) = [entry for entry in entries if entry.startswith(f"{name}:")]
+        entry = " ".join(entry.split())
+        assert entry.count("default:") == 1, entry
+        if len(set(map(str, defaults.values()))) > 1:
+            listed = ", ".join(f"{value} for {model}" for model, value in defaults.items())
+            assert f"(default: {listed})" in entry
+        else:
+            value = next(iter(defaults.values()))
+            shown = str(value).lower() if isinstance(value, bool) else value
+            assert f"(default: '{shown}')" in entry

@@ -15,7 +15,7 @@ both settings). Bad input (model, dataset, split): one ``error:`` line, exit cod
 from ave_tf import cli  # noqa: I001  (first: quiets TensorFlow before anything imports it)
 
 import numpy as np
-from absl import flags, logging
+from absl import flags
 
 from ave_tf import ave
 from ave_tf.atomic_files import write_json_atomic
@@ -111,7 +111,6 @@ def main(argv):
         raise UsageError(f"unexpected arguments {argv[1:]}")
     if not FLAGS.model:
         raise UsageError("--model is required")
-    logging.set_verbosity(logging.WARNING)
     report = evaluate(
         FLAGS.model, FLAGS.dataset, FLAGS.split, FLAGS.batch_size, FLAGS.data_dir, FLAGS.manual_dir
     )

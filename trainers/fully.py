@@ -26,14 +26,17 @@ from ave_tf import cli  # noqa: I001  (first: quiets TensorFlow before anything 
 
 from absl import flags
 
-from trainers import config, training
+from trainers import config
 
 
 def main(argv):
-    training.train_from_flags("fully", argv)
+    run_config = config.config_from_command_line("fully", argv)
+    from trainers import training  # (TensorFlow, Keras, TFDS: only once the flags are checked)
+
+    training.train_and_report(run_config)
 
 
 if __name__ == "__main__":
     config.define_flags("fully")
     flags.adopt_module_key_flags(config)  # --help lists the trainer's flags.
-    cli.run(main, interrupted_message=training.INTERRUPTED)
+    cli.run(main, interrupted_message=config.INTERRUPTED)

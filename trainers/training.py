@@ -13,7 +13,8 @@
 3. `results.json` and a printed table; the best-validation seed's selected model is exported
    with `ave_tf.export.export_saved_model`.
 
-`train_from_flags` is the body of `python -m trainers.fully` / `trainers.weakly`.
+`train_and_report` is the body of `python -m trainers.fully` / `trainers.weakly` once
+`trainers.config.config_from_command_line` has checked their flags.
 """
 
 import contextlib
@@ -34,12 +35,6 @@ from ave_tf.errors import UsageError
 from trainers import callbacks as callbacks_lib
 from trainers import config as config_lib
 from trainers import distribution, reports, schedule
-
-INTERRUPTED = (
-    "interrupted: run the same command again to resume from the last finished epoch "
-    "(backups in <model_dir>/seed_<s>/backup)"
-)
-"""The line a trainer prints on Ctrl-C."""
 
 
 def build_model(config):
@@ -308,20 +303,9 @@ def _run_training(config, source, strategy, callbacks):
     return summary
 
 
-def train_from_flags(setting, argv, flag_values=None):
-    """Body of `python -m trainers.<setting>`: flags -> config -> training -> printed table.
-
-    Raises:
-        UsageError: extra arguments or a bad flag value (`ave_tf.cli.run` prints it).
-    """
-    from absl import flags, logging
-
-    flag_values = flag_values or flags.FLAGS
-    if len(argv) > 1:
-        raise UsageError(f"unexpected arguments {argv[1:]}")
-    if not flag_values["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)  # TFDS's INFO lines drown the per-epoch lines.
-    config = config_lib.config_from_flags(setting, flag_values)
+def train_and_report(config):
+    """Body of `python -m trainers.<setting>` once its flags are checked: training, then the
+    printed table."""
     summary = run_training(config)
     print(reports.format_table(summary))
     print(f"results: {config.model_dir}/results.json")

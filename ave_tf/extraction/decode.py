@@ -123,21 +123,10 @@ def read_clip(
 
     if start_seconds < 0:
         raise UsageError(f"start_seconds must be >= 0; got {start_seconds}")
-    path = check_video_file(path)
     end_seconds = start_seconds + SPAN_SECONDS
-    try:
-        container = av.open(str(path))
-    except av.FFmpegError as error:
-        raise ClipError(path, f"not a readable video file ({_reason(error)})") from None
+    container, video, audio = _open_video(path, silent_audio)
+    path = pathlib.Path(path)
     with container:
-        if not container.streams.video:
-            raise ClipError(path, "has no video stream")
-        video = container.streams.video[0]
-        audio = container.streams.audio[0] if container.streams.audio else None
-        if audio is None and not silent_audio:
-            raise ClipError(
-                path, "has no audio stream (pass --silent_audio to use silence instead)"
-            )
         video.thread_type = "AUTO"
         declared = _declared_duration(container, video)
         span = _SpanDecoder(start_seconds, end_seconds, video, audio)
@@ -230,6 +219,44 @@ class _SpanDecoder:
         return np.ascontiguousarray(
             samples[:, : int(SPAN_SECONDS * self.audio.rate)].T, dtype=np.float32
         )
+
+
+def check_video(
+    path: str | os.PathLike, silent_audio: bool = False, flag: str | None = None
+) -> None:
+    """Checks, without decoding, that ``path`` is a video file `read_clip` can open: a file,
+    a container FFmpeg reads, a video stream, an audio stream unless ``silent_audio``.
+
+    Args:
+        path: the video file.
+        silent_audio: as for `read_clip`.
+        flag: the command-line flag that gave ``path`` (e.g. "video"), named in the error.
+
+    Raises:
+        ClipError: naming ``path`` and what is wrong (as `read_clip` would).
+    """
+    container, _, _ = _open_video(path, silent_audio, flag)
+    container.close()
+
+
+def _open_video(path: str | os.PathLike, silent_audio: bool, flag: str | None = None):
+    """``(container, video stream, audio stream or None)`` of the video file ``path``."""
+    import av
+
+    path = check_video_file(path, flag)
+    try:
+        container = av.open(str(path))
+    except av.FFmpegError as error:
+        raise ClipError(path, f"not a readable video file ({_reason(error)})") from None
+    if not container.streams.video:
+        container.close()
+        raise ClipError(path, "has no video stream")
+    video = container.streams.video[0]
+    audio = container.streams.audio[0] if container.streams.audio else None
+    if audio is None and not silent_audio:
+        container.close()
+        raise ClipError(path, "has no audio stream (pass --silent_audio to use silence instead)")
+    return container, video, audio
 
 
 def _declared_duration(container, video) -> float | None:

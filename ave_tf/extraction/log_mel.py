@@ -17,9 +17,10 @@ noise (about 1e-7 of a loud tone's peak) shows in the quiet bands after log(mel 
 3e-4 on a pure sine. ``tf.signal.linear_to_mel_weight_matrix`` in float64 builds the official
 mel matrix (same HTK formula, same triangles, DC row zero; checked to 1e-13 in
 ``log_mel_test.py``), so it is used as is.
-"""
 
-import tensorflow as tf
+The constants import nothing heavy (``clip_encoding`` and the programs' flags use them);
+TensorFlow is imported by the functions that compute.
+"""
 
 SAMPLE_RATE = 16000
 """VGGish's input rate, Hz."""
@@ -43,8 +44,10 @@ def samples_for_examples(examples: int) -> int:
     return (examples * EXAMPLE_FRAMES - 1) * STFT_HOP + STFT_WINDOW
 
 
-def mel_weight_matrix() -> tf.Tensor:
+def mel_weight_matrix() -> "tf.Tensor":  # noqa: F821
     """The official VGGish mel matrix: (257, 64) float64, magnitude bins to mel bands."""
+    import tensorflow as tf  # (deferred: see the module docstring)
+
     return tf.signal.linear_to_mel_weight_matrix(
         num_mel_bins=MEL_BANDS,
         num_spectrogram_bins=FFT_LENGTH // 2 + 1,
@@ -55,7 +58,7 @@ def mel_weight_matrix() -> tf.Tensor:
     )
 
 
-def log_mel_spectrogram(waveform_16k) -> tf.Tensor:
+def log_mel_spectrogram(waveform_16k) -> "tf.Tensor":  # noqa: F821
     """Log-mel spectrogram of 16 kHz waveforms.
 
     Args:
@@ -65,6 +68,8 @@ def log_mel_spectrogram(waveform_16k) -> tf.Tensor:
     Returns:
         (..., frames, 64) float64, frames = 1 + (samples - 400) // 160 (0 below 400 samples).
     """
+    import tensorflow as tf  # (deferred: see the module docstring)
+
     waveform = tf.convert_to_tensor(waveform_16k)
     frames = tf.signal.frame(tf.cast(waveform, tf.float64), STFT_WINDOW, STFT_HOP)
     windowed = frames * tf.signal.hann_window(STFT_WINDOW, periodic=True, dtype=tf.float64)
@@ -75,7 +80,7 @@ def log_mel_spectrogram(waveform_16k) -> tf.Tensor:
     return tf.math.log(tf.matmul(magnitude, mel_weight_matrix()) + LOG_OFFSET)
 
 
-def log_mel_examples(waveform_16k) -> tf.Tensor:
+def log_mel_examples(waveform_16k) -> "tf.Tensor":  # noqa: F821
     """VGGish input examples of 16 kHz waveforms, as ``vggish_input.waveform_to_examples``.
 
     Args:
@@ -87,6 +92,8 @@ def log_mel_examples(waveform_16k) -> tf.Tensor:
         (0 when there are fewer than 96 frames); trailing frames that fill no example are
         dropped.
     """
+    import tensorflow as tf  # (deferred: see the module docstring)
+
     log_mel = log_mel_spectrogram(waveform_16k)
     examples = tf.signal.frame(log_mel, EXAMPLE_FRAMES, EXAMPLE_FRAMES, axis=-2)
     return tf.cast(examples, tf.float32)

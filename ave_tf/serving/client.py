@@ -15,7 +15,8 @@ is reopened once). 503 and 504 answers are retried with exponential backoff. Ans
 message. Inputs are checked before sending (shape, finite values): TF Serving itself would
 accept NaN/Infinity and answer with NaN probabilities, so the client refuses them with
 `InvalidInputError`. JSON is encoded and decoded with orjson (`rest_api.dumps`/`loads`): arrays
-go out without `tolist()`.
+go out without `tolist()`. The module imports NumPy, orjson and pybase64, never TensorFlow
+(`grpc_client` needs it for TF Serving's protos).
 """
 
 import dataclasses

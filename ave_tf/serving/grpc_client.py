@@ -14,6 +14,9 @@ FAILED_PRECONDITION `BadRequestError` (status 400), NOT_FOUND `ModelNotFoundErro
 message over the server's limit `PayloadTooLargeError` (413), UNAVAILABLE, DEADLINE_EXCEEDED
 and a server at its concurrency limit `ServerUnavailableError` (503/504), anything else
 `ServingError` (500); `str(error)` names the gRPC code, the target and the server's message.
+
+Unlike the REST client (NumPy, orjson, pybase64), this module imports TensorFlow: TF Serving's
+protos (``tensorflow_serving.apis``) are built on TensorFlow's ``TensorProto`` and import it.
 """
 
 from collections.abc import Mapping

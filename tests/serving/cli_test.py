@@ -19,6 +19,7 @@ from serving_helpers import MODEL_NAME, random_videos, serve_command, unused_por
 from ave_tf import cli, predict
 from ave_tf.events import format_timeline, segment_events
 from ave_tf.testing.documented_output import assert_documented_output
+from ave_tf.testing.programs import run_program
 
 FLAGS = flags.FLAGS
 predict.define_flags()  # the command defines its flags only when run as a program
@@ -194,6 +195,8 @@ def test_serve_command_line(export_dir, tmp_path):
         with pytest.raises(urllib.error.HTTPError) as raised:
             urllib.request.urlopen(request)
         assert raised.value.code == 413
+    # Nothing on stderr by default (the "loaded psp_fully version 1" INFO line: --verbosity=0).
+    assert process.stderr.read() == ""
 
 
 def test_serve_refuses_missing_dir_with_one_error_line_exit_2(tmp_path):
@@ -247,4 +250,18 @@ def test_serve_refuses_a_label_of_a_version_not_loaded(export_dir):
         f"error: --version_labels: stable=7: cannot assign the label to version 7 of model "
         f"{MODEL_NAME}, which is not available for inference (loaded: [1])"
     ]
-    assert result.stderr.splitlines()[-1] == errors[0]  # (log lines of the load may precede)
+    assert result.stderr.splitlines() == errors  # one line: the load's log lines are hidden
+
+
+def test_predict_over_rest_does_not_import_tensorflow(server, loaded_v1, tmp_path):
+    """`python -m ave_tf.predict --server URL FILE` (REST) runs without TensorFlow."""
+    audio, visual = random_videos(2, seed=8)
+    path = tmp_path / "videos.npz"
+    np.savez(path, audio=audio, visual=visual, video_ids=np.array(["p", "q"]))
+    done = run_program("ave_tf.predict", "--server", server.url, "--model", MODEL_NAME, path)
+    assert done.returncode == 0, done.stderr
+    assert done.imported == ()
+    lines = [line.strip() for line in done.stdout.splitlines() if not line.startswith("  ")]
+    assert [line.split(" ", 1)[0] for line in lines] == ["p", "q"]
+    for timeline in _expected_timelines(loaded_v1, audio, visual):
+        assert all(f"  {line}" in done.stdout for line in timeline.splitlines())

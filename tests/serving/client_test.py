@@ -2,6 +2,10 @@
 
 import http.server
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import threading
 
 import numpy as np
@@ -201,3 +205,32 @@ def test_typed_errors_from_the_local_server(server):
     assert [(s.version, s.state) for s in client.status()] == [(1, "AVAILABLE")]
     assert client.wait_until_available(timeout=5) == 1
     assert "serving_default" in client.metadata()["metadata"]["signature_def"]["signature_def"]
+
+
+def test_rest_client_does_not_import_tensorflow(server, loaded_v1):
+    """`ServingClient` (REST) is NumPy, orjson and pybase64: a process that imports it and
+    predicts over REST has not imported TensorFlow (or Keras, gRPC) afterwards."""
+    audio, visual = random_videos(2, seed=5)
+    script = f"""
+import sys
+import numpy as np
+from ave_tf.serving.client import ServingClient
+audio = np.load(sys.argv[1])
+visual = np.load(sys.argv[2])
+for binary in (False, True):
+    client = ServingClient({server.url!r}, {MODEL_NAME!r}, binary=binary)
+    print(client.predict(audio, visual).segment_classes.tolist())
+print(sorted(m for m in ("tensorflow", "keras", "grpc") if m in sys.modules))
+"""
+    with tempfile.TemporaryDirectory() as folder:
+        paths = [os.path.join(folder, name) for name in ("audio.npy", "visual.npy")]
+        np.save(paths[0], audio)
+        np.save(paths[1], visual)
+        done = subprocess.run(
+            [sys.executable, "-c", script, *paths], capture_output=True, text=True, timeout=120
+        )
+    assert done.returncode == 0, done.stderr
+    *answers, imported = done.stdout.splitlines()
+    expected = loaded_v1.predict("serving_default", {"audio": audio, "visual": visual})
+    assert answers == [str(expected["segment_classes"].tolist())] * 2
+    assert imported == "[]"

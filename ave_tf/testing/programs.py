@@ -1,0 +1,93 @@
+"""Runs a command-line program as ``python -m`` does and reports what it cost and imported.
+
+Used by the CLI tests (a usage error must come before TensorFlow is imported) and by
+``benchmarks/cli_errors_benchmark.py`` (seconds and peak RSS of such an error). The program
+runs in a child ``python -c LAUNCHER module args...``: the launcher runs the module with
+`runpy` as ``python -m`` would and, however the program ends, writes its peak RSS (Linux's
+``VmHWM``) and which of `HEAVY_MODULES` it imported to a file; the launcher imports nothing
+of this project, so another checkout (``PYTHONPATH``) can be measured with it.
+"""
+
+import dataclasses
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+
+HEAVY_MODULES = ("tensorflow", "keras", "tensorflow_datasets", "apache_beam", "grpc")
+"""Libraries whose import costs seconds and hundreds of MB."""
+
+_LAUNCHER = f"""
+import os, runpy, sys
+module, report = sys.argv[1], os.environ.pop("AVE_TF_IMPORTED_REPORT")
+sys.argv = [module, *sys.argv[2:]]
+try:
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+finally:
+    with open("/proc/self/status") as status:
+        peak = [line.split()[1] for line in status if line.startswith("VmHWM:")]
+    with open(report, "w") as file:
+        file.write(" ".join([*peak, *(m for m in {HEAVY_MODULES!r} if m in sys.modules)]))
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class ProgramRun:
+    """One finished run of a program.
+
+    Args:
+        returncode: its exit status.
+        stdout, stderr: what it printed.
+        imported: the `HEAVY_MODULES` it had imported when it ended.
+        seconds: wall time from start to exit.
+        peak_rss_mb: the program's peak resident set size (``VmHWM``), MB (2**20 bytes).
+    """
+
+    returncode: int
+    stdout: str
+    stderr: str
+    imported: tuple[str, ...]
+    seconds: float
+    peak_rss_mb: float
+
+
+def run_program(module, *args, cwd=None, env=None, timeout=60.0) -> ProgramRun:
+    """Runs ``python -m module args`` (through the launcher) and waits for it.
+
+    Args:
+        module: e.g. ``"trainers.fully"`` or ``"ave_tf.visualize"``.
+        args: its command-line arguments.
+        cwd: its working directory (default: this one).
+        env: its environment (default: this process's).
+        timeout: seconds before it is killed (`subprocess.TimeoutExpired`).
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        report = pathlib.Path(folder) / "imported"
+        environment = dict(os.environ if env is None else env, AVE_TF_IMPORTED_REPORT=str(report))
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            start = time.perf_counter()
+            process = subprocess.Popen(
+                [sys.executable, "-c", _LAUNCHER, module, *map(str, args)],
+                cwd=cwd,
+                env=environment,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+            )
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                raise
+            seconds = time.perf_counter() - start
+            out.seek(0)
+            err.seek(0)
+            stdout, stderr = out.read().decode(), err.read().decode()
+        # (Not wait4's ru_maxrss: Linux counts the forking parent's pages in a child's.)
+        peak_kb, *imported = report.read_text().split() if report.exists() else ("nan",)
+    return ProgramRun(
+        process.returncode, stdout, stderr, tuple(imported), seconds, float(peak_kb) / 1024
+    )
