@@ -300,10 +300,10 @@ def test_keras_drops_exact_ties(setting, tau):
 @pytest.mark.parametrize("setting", ["fully", "weakly"])
 def test_pt_checkpoint_converts_to_the_reference_forward_as_its_npz_does(setting, tmp_path):
     checkpoint = convert.read_checkpoint(torch_fixtures.fixture_path(setting, "module", "legacy"))
-    state = checkpoint.tensors
+    state = checkpoint.arrays()
     npz = tmp_path / "state.npz"
     weights.save_state_dict(state, npz)
-    from_npz = convert.read_checkpoint(npz).tensors
+    from_npz = convert.read_checkpoint(npz).arrays()
     assert set(from_npz) == set(state)
     for key, value in state.items():
         np.testing.assert_array_equal(from_npz[key], value, err_msg=key)
