@@ -596,7 +596,9 @@ def _state_dict(root, path) -> tuple[dict[str, _Tensor], str]:
     if isinstance(root, dict) and all(isinstance(value, _Tensor) for value in root.values()):
         for key in root:
             if not isinstance(key, str):
-                raise CheckpointError(f"{path}: a state_dict key is a {type(key).__name__}")
+                raise CheckpointError(
+                    f"{path}: a state_dict key is not a string but a {type(key).__name__}"
+                )
         return dict(root), "a state_dict"
     if isinstance(root, dict):
         keys = shown(list(itertools.islice(root, 10)))

@@ -162,33 +162,49 @@ HOSTILE_FILES = {
 }
 
 
-def run_with_peak_rss(arguments, timeout: float = 120, env=None, cwd=None):
-    """Runs ``arguments`` to the end; ``(exit code, stdout, stderr, peak RSS in bytes)`` of
-    that process alone (``os.wait4``'s ``ru_maxrss``). A process still running after
-    ``timeout`` s is killed (exit code -9)."""
-    import os
-    import signal
-    import subprocess
-    import tempfile
-    import time
+# Runs ``python -m MODULE ARGS`` or ``python -c CODE ARGS`` (argv[2:]) and, at exit, writes
+# the process's VmHWM (kB) to argv[1]. VmHWM is the peak of this program's own memory: the
+# ru_maxrss that wait4 reports also counts the parent's memory at the fork before exec.
+_PEAK_RSS_LAUNCHER = """
+import atexit, runpy, sys
+report, kind, target = sys.argv[1:4]
+def write_peak():
+    with open("/proc/self/status") as status:
+        peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(report, "w") as file:
+        file.write(peak)
+atexit.register(write_peak)
+if kind == "-m":
+    sys.argv = [target, *sys.argv[4:]]
+    runpy.run_module(target, run_name="__main__", alter_sys=True)
+else:
+    sys.argv = ["-c", *sys.argv[4:]]
+    exec(compile(target, "<string>", "exec"), {"__name__": "__main__"})
+"""
 
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        process = subprocess.Popen(arguments, stdout=out, stderr=err, env=env, cwd=cwd)
-        deadline = time.monotonic() + timeout
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                os.kill(process.pid, signal.SIGKILL)
-                pid, status, usage = os.wait4(process.pid, 0)
-                break
-            time.sleep(0.02)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0), err.seek(0)
-        return (
-            process.returncode,
-            out.read().decode(errors="replace"),
-            err.read().decode(errors="replace"),
-            usage.ru_maxrss * 1024,
+
+def run_python_with_peak_rss(arguments, timeout: float = 120, env=None, cwd=None):
+    """Runs ``python ARGUMENTS`` (``["-m", module, ...]`` or ``["-c", code, ...]``) to the end;
+    ``(exit code, stdout, stderr, peak RSS in bytes)``, the peak None where the process died
+    before it could report it (a signal)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    kind, target, *rest = arguments
+    if kind not in ("-m", "-c"):
+        raise ValueError(f"expected -m or -c; got {kind}")
+    with tempfile.TemporaryDirectory() as folder:
+        report = pathlib.Path(folder) / "peak"
+        command = [sys.executable, "-c", _PEAK_RSS_LAUNCHER, report, kind, target, *rest]
+        result = subprocess.run(
+            list(map(str, command)),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            cwd=cwd,
+            errors="replace",
         )
+        peak = int(report.read_text()) * 1024 if report.exists() else None
+    return result.returncode, result.stdout, result.stderr, peak
