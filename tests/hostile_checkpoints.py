@@ -111,6 +111,13 @@ def deep_tuple_key(path, depth: int = 1_000_000) -> pathlib.Path:
     return path
 
 
+def empty_dicts(path, count: int = 999_980) -> pathlib.Path:
+    """A list of ``count`` empty dicts: one byte of pickle each (the opcode bound's worst)."""
+    path = pathlib.Path(path)
+    path.write_bytes(PROTO_2 + b"](" + EMPTY_DICT * count + b"e" + STOP)  # APPENDS
+    return path
+
+
 def dunder_build(path) -> pathlib.Path:
     """A module stand-in given ``__class__`` by BUILD, zip format."""
     module = global_name("fully_model", "psp_net") + EMPTY_TUPLE + NEWOBJ
@@ -151,6 +158,7 @@ HOSTILE_FILES = {
         path, **{"L2.weight": (1, (STRIDE_0, 64), (0, 0))}
     ),
     "deflate_bomb.npz": npz_bomb,
+    "million_empty_dicts.pt": empty_dicts,  # Python objects: ~64 bytes per byte of pickle
     # item 12.
     "self_containing_module.pt": self_containing_module,
     "stride0_2e31_squared.pt": lambda path: zip_state_dict_file(
