@@ -4,7 +4,7 @@
         --vggish_checkpoint=vggish_model.ckpt \\
         --vgg19_weights=vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 \\
         --export_dir=saved_models
-    # exported saved_models/psp_video/1 (models.config lists it)
+    # (prints: exported saved_models/psp_video/1 (saved_models/models.config lists it))
 
 ``--model`` is a trained PSP model as ``ave_tf.predictors`` loads it: a ``.keras`` file, a
 SavedModel folder or a versioned export root (its newest version). The new version

@@ -2,17 +2,17 @@
 
     python -m ave_tf.extract --vggish_checkpoint=vggish_model.ckpt \\
         --vgg19_weights=vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 \\
-        --output=features.h5 clip1.mp4 clip2.mkv
-    # (a progress bar on stderr, one step per video, then:)
-    # wrote features.h5: 2 videos, audio (2, 10, 128), visual (2, 10, 7, 7, 512)
+        --output=out/features.h5 clip1.mp4 clip2.mkv
+    # (a progress bar on stderr, one step per video; then on stdout:)
+    #> wrote out/features.h5: 2 videos, audio (2, 10, 128), visual (2, 10, 7, 7, 512)
 
-    python -m ave_tf.extract ... --videos_dir=AVE --annotations=Annotations.txt --output=ave.h5
+    python -m ave_tf.extract ... --videos_dir=AVE --annotations=Annotations.txt --output=out/ave.h5
 
 Videos come as arguments, or from ``--videos_dir`` (every video file in it, by name, or with
 ``--annotations`` one row per line of AVE's ``Annotations.txt``, the file ``<YouTubeID>.*``).
 Each video gives the 10 s from ``--start_seconds``. The output is written atomically; finished
 videos are kept in ``<output>.parts/`` so an interrupted run continues where it stopped when
-rerun with the same command. Then ``python -m ave_tf.predict --local MODEL features.h5``.
+rerun with the same command. Then ``python -m ave_tf.predict --local MODEL out/features.h5``.
 """
 
 from ave_tf import cli  # noqa: I001  (first: quiet TensorFlow start-up)
@@ -81,10 +81,10 @@ def feature_extractor(batch_size: int = 32):
 def video_features(path: str):
     """One video file as `ave_tf.videos.Videos` (audio (1, 10, 128), visual (1, 10, 7, 7, 512)),
     extracted with the model flags: what ``ave_tf.predict --video`` predicts on."""
+    from ave_tf.extraction.decode import check_video_file
     from ave_tf.videos import Videos
 
-    if not pathlib.Path(path).is_file():
-        raise UsageError(f"--video {path}: no such file")
+    check_video_file(path, flag="video")
     audio, visual = feature_extractor().extract(path, FLAGS.start_seconds, FLAGS.silent_audio)
     return Videos(audio[None], visual[None], None, (pathlib.Path(path).stem,))
 
@@ -99,10 +99,9 @@ def list_videos(
     if annotations and not videos_dir:
         raise UsageError("--annotations needs --videos_dir")
     if files:
-        paths = [pathlib.Path(file) for file in files]
-        for path in paths:
-            if not path.is_file():
-                raise UsageError(f"{path}: no such file")
+        from ave_tf.extraction.decode import check_video_file
+
+        paths = [check_video_file(file) for file in files]
         return [(path.stem, path) for path in paths]
     folder = pathlib.Path(videos_dir)
     if not folder.is_dir():
@@ -163,6 +162,12 @@ def extract_to_file(
     if len(todo) < len(distinct):
         done = len(distinct) - len(todo)
         print(f"resuming: {done} of {len(distinct)} videos already extracted", file=sys.stderr)
+    if parts.from_recipe_1:
+        print(
+            f"resuming: {parts.folder} was begun before VGGish's fc2 had its ReLU; its audio "
+            "features get it now (max(x, 0): exactly the features of this version)",
+            file=sys.stderr,
+        )
     if todo:
         extractor = make_extractor()
         for path in tqdm.tqdm(todo, desc="extract", unit="video", file=sys.stderr):

@@ -4,7 +4,14 @@
     python -m ave_tf.predict --grpc 127.0.0.1:8500 --model psp_fully videos.npz
     python -m ave_tf.predict --server http://127.0.0.1:8501 --binary videos.npz  # b64 float32
     python -m ave_tf.predict --local saved_models/psp_fully --tfds tfds_ave/synthetic:test[:8]
-    # video_0001: Church bell from 0 s to 6 s (confidence 0.91)
+    # (after TFDS's two lines about building the dataset, the first time)
+    #> ...
+    #> syn20000070 (Accordion):
+    #>   Accordion from 0 s to 3 s (confidence 0.10)
+    #>   ...
+
+Each video prints its id (the file's `video_ids`, else `videos[i]` for `videos.npz`) and its
+category, then one indented line per event (or `no event`).
 
 FILE is an `.npz` or `.h5` features file (`ave_tf.videos`: `audio` (N, 10, 128) and `visual`
 (N, 10, 7, 7, 512), a single video may drop the leading N, optionally `video_ids` (N,)
@@ -137,12 +144,9 @@ def read_videos(files: list[str], tfds_spec: str | None, data_dir: str | None, v
 
 def clip_request(path: str) -> dict:
     """The video-in model's inputs for the ``--video`` file (decoded and encoded here)."""
-    import pathlib
-
     from ave_tf.extraction import clip_encoding, decode
 
-    if not pathlib.Path(path).is_file():
-        raise UsageError(f"--video {path}: no such file")
+    decode.check_video_file(path, flag="video")
     clip = decode.read_clip(path, FLAGS.start_seconds, FLAGS.silent_audio)
     try:
         return clip_encoding.clip_inputs([clip], FLAGS.frame_format, FLAGS.jpeg_quality)

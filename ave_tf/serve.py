@@ -2,18 +2,19 @@
 (a stand-in for tensorflow_model_server).
 
     python -m ave_tf.serve --model_base_path saved_models/psp_fully --port 8501 --grpc_port 8500
-    # serving psp_fully version(s) [1] at http://127.0.0.1:8501/v1/models/psp_fully
-    # gRPC (TF Serving's PredictionService, ModelService) at 127.0.0.1:8500
+    #> serving psp_fully version(s) [1] at http://127.0.0.1:8501/v1/models/psp_fully
+    #> gRPC (TF Serving's PredictionService, ModelService) at 127.0.0.1:8500
 
 Production serving is TensorFlow Serving (see the README's "Serving" section); this server
 follows its REST API for this model so that machines without it (and the tests) can exercise
 the same contract. It serves the highest integer version under `--model_base_path` and picks
-up new versions while running. Bad input (a missing folder, a malformed label): one `error:`
-line, exit 2.
+up new versions while running. Bad input (a missing folder, a malformed label, a label naming
+a version that did not load, a port in use): one `error:` line, exit 2, nothing left bound.
 """
 
 from ave_tf import cli  # noqa: I001  (first: quiets TensorFlow before anything imports it)
 
+import contextlib
 import logging
 import pathlib
 import signal
@@ -139,15 +140,25 @@ def limits_from_flags() -> Limits:
         raise UsageError(f"--{error}") from None
 
 
-def _start_grpc(repository):
-    """The gRPC server on `--grpc_port`, sharing the REST server's repository."""
+def _grpc_server(repository):
+    """The gRPC server bound to `--grpc_port` (not started), sharing the REST server's
+    repository."""
     from ave_tf.serving.grpc_server import DEFAULT_MAX_MESSAGE_BYTES, GrpcModelServer
 
     return GrpcModelServer(
         (FLAGS.host, FLAGS.grpc_port),
         repository,
         max_message_bytes=FLAGS.grpc_max_message_bytes or DEFAULT_MAX_MESSAGE_BYTES,
-    ).start()
+        max_batch_size=FLAGS.max_batch_size,
+    )
+
+
+def _bound(flag: str, port: int, bind):
+    """`bind()`'s server; a port it cannot bind (in use, not allowed) is a UsageError."""
+    try:
+        return bind()
+    except OSError as error:
+        raise UsageError(f"{flag} {port}: {error}") from None
 
 
 def main(argv):
@@ -158,7 +169,10 @@ def main(argv):
         raise UsageError(f"--model_base_path {base_path} is not a directory")
     labels = parse_labels(FLAGS.version_labels)
     limits = limits_from_flags()
-    from ave_tf.serving.repository import ModelRepository  # TensorFlow: after the checks
+    from ave_tf.serving.repository import (  # TensorFlow: after the checks
+        ModelRepository,
+        UnavailableLabelError,
+    )
 
     logging.getLogger().setLevel(logging.INFO)
     name = FLAGS.model_name or base_path.resolve().name
@@ -168,35 +182,42 @@ def main(argv):
         all_versions=FLAGS.all_versions,
         labels=labels,
         poll_seconds=FLAGS.file_system_poll_wait_seconds,
-    ).start()
-    server = ModelServer((FLAGS.host, FLAGS.port), repository, limits=limits)
-    try:
-        grpc_server = _start_grpc(repository) if FLAGS.grpc_port is not None else None
-    except OSError as error:
-        server.server_close()
-        repository.stop()
-        raise UsageError(f"--grpc_port {FLAGS.grpc_port}: {error}") from None
-    versions = repository.versions()
-    print(
-        f"serving {name} version(s) {versions or 'none yet'} at {server.url}/v1/models/{name}",
-        flush=True,
     )
-    if grpc_server is not None:
+    # Both ports are bound before the model loads (a port in use is an error at once); on
+    # any error the ones already bound are released.
+    with contextlib.ExitStack() as running:
+        server = _bound(
+            "--port",
+            FLAGS.port,
+            lambda: ModelServer((FLAGS.host, FLAGS.port), repository, limits=limits),
+        )
+        running.callback(server.server_close)
+        grpc_server = None
+        if FLAGS.grpc_port is not None:
+            grpc_server = _bound("--grpc_port", FLAGS.grpc_port, lambda: _grpc_server(repository))
+            running.callback(grpc_server.stop)
+        try:
+            repository.start()
+        except UnavailableLabelError as error:
+            raise UsageError(f"--version_labels: {error}") from None
+        running.callback(repository.stop)
         print(
-            f"gRPC (TF Serving's PredictionService, ModelService) at {grpc_server.target}",
+            f"serving {name} version(s) {repository.versions() or 'none yet'} at "
+            f"{server.url}/v1/models/{name}",
             flush=True,
         )
-    # SIGTERM stops the loop cleanly (shutdown() must run outside serve_forever's thread).
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
         if grpc_server is not None:
-            grpc_server.stop()
-        server.server_close()
-        repository.stop()
+            grpc_server.start()
+            print(
+                f"gRPC (TF Serving's PredictionService, ModelService) at {grpc_server.target}",
+                flush=True,
+            )
+        # SIGTERM stops the loop cleanly (shutdown() must run outside serve_forever's thread).
+        signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
 
 
 if __name__ == "__main__":

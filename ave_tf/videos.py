@@ -10,10 +10,16 @@ video may drop the leading N), optionally ``segment_labels`` (N, 10) ints in [0,
 ``video_ids`` (or ``video_id``) (N,) strings; without ids, video i of ``dir/name.npz`` is
 ``name[i]``. Every bad input raises ``VideoSourceError`` (an ``ave_tf.errors.UsageError``)
 naming the file or split, the field and the shape or value at fault.
+
+A file with negative audio features and no ``recipe_version`` attribute of the current
+recipe (`ave_tf.extraction.RECIPE_VERSION`), e.g. one written by ``ave_tf.extract`` before
+VGGish's fc2 had its ReLU, is read with one ``warning:`` line on stderr: models trained on the
+AVE release never saw signed audio features.
 """
 
 import dataclasses
 import pathlib
+import sys
 import zipfile
 from collections.abc import Iterator
 
@@ -21,6 +27,7 @@ import numpy as np
 
 from ave_tf import ave
 from ave_tf.errors import UsageError
+from ave_tf.extraction import RECIPE_VERSION
 
 FEATURES_SUFFIXES = (".npz", ".h5", ".hdf5")
 SPLIT_SPEC_EXAMPLE = "tfds_ave/synthetic:test[:8]"
@@ -115,16 +122,17 @@ def make_videos(audio, visual, segment_labels=None, video_ids=None, source="arra
     return Videos(audio, visual, segment_labels, video_ids)
 
 
-def _read_arrays(path: pathlib.Path) -> dict[str, np.ndarray]:
-    """Every array of an ``.npz`` or HDF5 file by name (no pickles)."""
+def _read_arrays(path: pathlib.Path) -> tuple[dict[str, np.ndarray], dict]:
+    """Every array of an ``.npz`` or HDF5 file by name (no pickles), and the file's attributes
+    (HDF5; none for ``.npz``)."""
     try:
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as data:
-                return {key: data[key] for key in data.files}
+                return {key: data[key] for key in data.files}, {}
         import h5py
 
         with h5py.File(path, "r") as data:
-            return {key: data[key][()] for key in data.keys()}
+            return {key: data[key][()] for key in data.keys()}, dict(data.attrs)
     except (OSError, ValueError, zipfile.BadZipFile) as error:
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise VideoSourceError(f"{path}: cannot read it as {path.suffix}: {first_line}") from None
@@ -137,7 +145,7 @@ def read_features_file(path) -> Videos:
         raise VideoSourceError(f"{path}: features file does not exist")
     if path.suffix not in FEATURES_SUFFIXES:
         raise VideoSourceError(f"{path}: a features file must end in .npz, .h5 or .hdf5")
-    arrays = _read_arrays(path)
+    arrays, attributes = _read_arrays(path)
     for key in ("audio", "visual"):
         if key not in arrays:
             raise VideoSourceError(f"{path}: missing field {key!r} (has {sorted(arrays)})")
@@ -149,7 +157,18 @@ def read_features_file(path) -> Videos:
     ids = arrays.get("video_ids", arrays.get("video_id"))
     if ids is None:
         ids = [f"{path.stem}[{i}]" for i in range(np.shape(audio)[0] if np.ndim(audio) else 0)]
-    return make_videos(audio, visual, labels, np.atleast_1d(ids), source=str(path))
+    videos = make_videos(audio, visual, labels, np.atleast_1d(ids), source=str(path))
+    recipe = attributes.get("recipe_version")
+    lowest = videos.audio.min(initial=0)
+    if (recipe is None or recipe < RECIPE_VERSION) and lowest < 0:
+        print(
+            f"warning: {path}: negative audio features (min {lowest:.3g}), unlike VGGish's "
+            f"after its fc2 ReLU (the AVE release; ave_tf.extract recipe {RECIPE_VERSION}); "
+            f"if an older ave_tf.extract wrote it, np.maximum(audio, 0) makes it recipe "
+            f"{RECIPE_VERSION} exactly",
+            file=sys.stderr,
+        )
+    return videos
 
 
 def parse_split_spec(spec: str) -> tuple[str, str]:

@@ -113,3 +113,28 @@ def test_split_is_read_in_order_with_labels(dummy_split):
 def test_unbuildable_dataset_is_one_clear_error(tmp_path):
     with pytest.raises(reader.VideoSourceError, match="features is not built.*no manual_dir"):
         reader.read_split("features", "test", data_dir=str(tmp_path))
+
+
+def test_signed_audio_without_the_current_recipe_warns_in_one_line(tmp_path, capsys):
+    arrays = random_videos(2)
+    signed = {**arrays, "audio": arrays["audio"] - 1.0}  # as a linear fc2 gives
+    np.savez(tmp_path / "signed.npz", **signed)
+    np.savez(tmp_path / "relu.npz", **arrays)
+    for name, recipe in [("recipe_1.h5", 1), ("recipe_2.h5", 2)]:
+        with h5py.File(tmp_path / name, "w") as file:
+            file["audio"], file["visual"] = signed["audio"], signed["visual"]
+            file.attrs["recipe_version"] = recipe
+    warned = {}
+    for name in ("signed.npz", "relu.npz", "recipe_1.h5", "recipe_2.h5"):
+        videos = reader.read_features_file(tmp_path / name)
+        warned[name] = capsys.readouterr().err.splitlines()
+        if name != "relu.npz":  # read as they are: a warning, not a change
+            np.testing.assert_array_equal(videos.audio, signed["audio"])
+    lowest = signed["audio"].min()
+    assert warned["signed.npz"] == [
+        f"warning: {tmp_path / 'signed.npz'}: negative audio features (min {lowest:.3g}), unlike "
+        "VGGish's after its fc2 ReLU (the AVE release; ave_tf.extract recipe 2); if an older "
+        "ave_tf.extract wrote it, np.maximum(audio, 0) makes it recipe 2 exactly"
+    ]
+    assert len(warned["recipe_1.h5"]) == 1 and "recipe_1.h5: negative" in warned["recipe_1.h5"][0]
+    assert warned["relu.npz"] == [] and warned["recipe_2.h5"] == []

@@ -1,13 +1,14 @@
-"""Serving latency: in-process SavedModel (XLA or not), the official PyTorch model, REST JSON,
-REST b64 and gRPC, at batch 1 and 16, against one exported PSP model.
+"""Serving latency: in-process SavedModel (XLA or not), a PyTorch port of the official network,
+REST JSON, REST b64 and gRPC, at batch 1 and 16, against one exported PSP model.
 
     flock /tmp/ave-timed.lock python benchmarks/serving_benchmark.py   # writes BENCHMARKS.md
 
 One run, one machine. The fully supervised PSP network gets a random official `state_dict`
 (`tests/official_weights.py`), loaded into the Keras model (`ave_tf.convert`) and exported
-twice (`ave_tf.export.export_saved_model`, `jit_compile=True` and `False`), and into the
-official network in PyTorch (`benchmarks/official_torch.py`, run by `--torch_python`; its
-probabilities are compared with the SavedModel's). `python -m ave_tf.serve` serves the XLA
+twice (`ave_tf.export.export_saved_model`, `jit_compile=True` and `False`), and into
+`benchmarks/torch_port.py`, this project's PyTorch port of the official network written from
+the reference (not the authors' code; run by `--torch_python`; its probabilities are compared
+with the SavedModel's). `python -m ave_tf.serve` serves the XLA
 export on 127.0.0.1 (and answers gRPC on a second port when `ave_tf.serving.grpc_client`
 exists); one client sends sequential requests: REST JSON (`ServingClient`, columnar, whatever
 JSON library the client and server use), REST b64 (`ServingClient(binary=True)`: the
@@ -49,9 +50,9 @@ flags.DEFINE_integer(
     "paired_rounds",
     4,
     "Extra rounds at batch 1, each the in-process XLA export, the network alone (XLA "
-    "tf.function) then the official PyTorch model (--calls_batch1 calls each); the 0.7x target "
-    "is read from the median of their ratios, since this machine's speed drifts between rows "
-    "measured minutes apart.",
+    "tf.function) then the PyTorch port of the official network (--calls_batch1 calls each); "
+    "the 0.7x target is read from the median of their ratios, since this machine's speed "
+    "drifts between rows measured minutes apart.",
 )
 flags.DEFINE_string(
     "torch_python", "/work/torchvenv/bin/python", "Python of a venv with torch ('' skips)."
@@ -59,6 +60,8 @@ flags.DEFINE_string(
 flags.DEFINE_string("section", "Serving", "BENCHMARKS.md section to write ('' writes none).")
 
 BATCHES = (1, 16)
+TORCH_PORT = "PyTorch port of the official network"
+"""The rows of `benchmarks/torch_port.py`: this project's port, written from the reference."""
 MODEL = "psp_fully"
 
 
@@ -114,8 +117,8 @@ def _measure_in_process(version_dir: str, label: str, inputs: dict, counts: dict
 
 
 def _in_fresh_process(function, *arguments):
-    """`function(*arguments)` in a new Python process, as a server (and the official PyTorch
-    row) runs its model: in the process that had just exported, every call ran 1.3-1.9x slower
+    """`function(*arguments)` in a new Python process, as a server (and the PyTorch port's row)
+    runs its model: in the process that had just exported, every call ran 1.3-1.9x slower
     (measured at batch 1; not the garbage collector, not extra threads)."""
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         return pool.apply(function, arguments)
@@ -129,20 +132,21 @@ def _in_process(version_dir, label: str, inputs: dict, batches=BATCHES) -> tuple
     )
 
 
-def _official_torch(
+def _torch_port(
     workdir: pathlib.Path, state_path, inputs: dict, reference: dict, batches=BATCHES
 ) -> list[dict]:
-    """Rows of the official PyTorch network, or a "not measured" row."""
+    """Rows of the PyTorch port of the official network (`torch_port.py`), or a "not
+    measured" row."""
     python = FLAGS.torch_python
     if not python or not os.path.exists(python):
-        return [{"path": "official PyTorch", "missing": f"no torch Python at {python!r}"}]
+        return [{"path": TORCH_PORT, "missing": f"no torch Python at {python!r}"}]
     rows = []
     for batch in batches:
         batch_inputs = workdir / f"torch_inputs_{batch}.npz"
         np.savez(batch_inputs, **{f"{k}_{batch}": v[:batch] for k, v in inputs.items()})
         out = workdir / f"torch_out_{batch}.npz"
         count = FLAGS.calls_batch1 if batch == 1 else FLAGS.calls_batch16
-        script = pathlib.Path(__file__).with_name("official_torch.py")
+        script = pathlib.Path(__file__).with_name("torch_port.py")
         subprocess.run(
             [python, str(script), str(state_path), str(batch_inputs), str(out), str(count)],
             check=True,
@@ -151,9 +155,7 @@ def _official_torch(
         with np.load(out) as results:
             difference = np.abs(results[f"probabilities_{batch}"] - reference[batch]).max()
             note = f"max abs difference to the SavedModel's probabilities {difference:.1e}"
-            rows.append(
-                _row("official PyTorch", batch, list(results[f"seconds_{batch}"]), None, note)
-            )
+            rows.append(_row(TORCH_PORT, batch, list(results[f"seconds_{batch}"]), None, note))
     return rows
 
 
@@ -178,16 +180,17 @@ def _measure_network(model_path: str, inputs: dict, count: int, warmup: int) -> 
 
 
 def _paired_ratios(served, model_path, workdir, state_path, inputs, reference) -> dict:
-    """Batch-1 p50 ratios to the official PyTorch model of `--paired_rounds` rounds, each the
-    in-process XLA export, the network alone (`_measure_network`), then PyTorch, each in a
-    fresh process: {"in-process": [...], "network alone": [...]} (empty without torch)."""
+    """Batch-1 p50 ratios to the PyTorch port of the official network of `--paired_rounds`
+    rounds, each the in-process XLA export, the network alone (`_measure_network`), then the
+    port, each in a fresh process: {"in-process": [...], "network alone": [...]} (empty
+    without torch)."""
     ratios = {"in-process": [], "network alone": []}
     for _ in range(FLAGS.paired_rounds):
         (ours,), _ = _in_process(served, "paired", inputs, batches=(1,))
         network = _in_fresh_process(
             _measure_network, str(model_path), inputs, FLAGS.calls_batch1, FLAGS.warmup
         )
-        (theirs,) = _official_torch(workdir, state_path, inputs, reference, batches=(1,))
+        (theirs,) = _torch_port(workdir, state_path, inputs, reference, batches=(1,))
         if "missing" in theirs:
             return {}
         ratios["in-process"].append(ours["p50_ms"] / theirs["p50_ms"])
@@ -335,9 +338,11 @@ def _report(rows, json_rows, paired, load_before, load_after) -> str:
         "Fully supervised PSP with a random official `state_dict`, the same weights in every "
         "row; one client, sequential requests to `python -m ave_tf.serve` on 127.0.0.1, which "
         "serves the XLA export. In-process: `LoadedVersion.predict` (the call the server "
-        "makes; NumPy in, NumPy out), in a fresh process. Official PyTorch: the authors' "
-        "network in eval mode, `torch.no_grad`, default threads, in its own process "
-        "(`benchmarks/official_torch.py`). Body = request "
+        "makes; NumPy in, NumPy out), in a fresh process. PyTorch port: this project's "
+        "PyTorch port of the official network, written from the reference (not the authors' "
+        "code, and not run against it: its difference to the SavedModel compares two "
+        "implementations of the same reference), in eval mode, `torch.no_grad`, default "
+        "threads, in its own process (`benchmarks/torch_port.py`). Body = request "
         "body size; ratio = p50 / the in-process XLA export's batch-1 p50.",
         "",
         "| path | batch | calls | body MB | p50 ms | p99 ms | videos/s | ratio | note |",
@@ -366,10 +371,11 @@ def _report(rows, json_rows, paired, load_before, load_after) -> str:
             f"{r['server decode']:.1f} | {r['server encode']:.2f} | {r['client decode']:.2f} |"
         )
     lines += ["", "Targets (issue 12), from this run:", ""]
-    torch_row = by_key.get(("official PyTorch", 1))
+    torch_row = by_key.get((TORCH_PORT, 1))
     if torch_row:
         lines.append(
-            f"- in-process batch 1 <= 0.7x the official PyTorch model: {base:.2f} ms vs "
+            f"- in-process batch 1 <= 0.7x the PyTorch port of the official network: {base:.2f} ms "
+            f"vs "
             f"{torch_row['p50_ms']:.2f} ms = {base / torch_row['p50_ms']:.2f}x in the rows above"
             + (
                 f"; in {FLAGS.paired_rounds} alternating rounds ({FLAGS.calls_batch1} calls "
@@ -420,7 +426,7 @@ def main(argv):
     rows += plain_rows
     for row in rows:
         print(json.dumps(row), flush=True)
-    rows += _official_torch(workdir, state_path, inputs, reference)
+    rows += _torch_port(workdir, state_path, inputs, reference)
     print(json.dumps(rows[-1]), flush=True)
     model_path = workdir / "model.keras"
     model.save(model_path)

@@ -21,6 +21,7 @@ import re
 import numpy as np
 from etils import epath
 
+from ave_tf.extraction.decode import NO_SUCH_FILE, video_file_problem
 from tfds_ave import annotations
 from tfds_ave.videos import Plan, VideosError, jobs_of_rows, missing_message
 
@@ -28,6 +29,7 @@ CLIPS_CSV = "clips.csv"
 HEADER = ("video_path", "split", "category", "start", "end")
 BACKGROUND_NAME = "background"
 _SPLIT_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+_ASCII_DIGITS = re.compile(r"^[0-9]+$")  # int() would also read "١" (Arabic-Indic) as 1
 
 LAYOUT = f"""\
 Expected layout of manual_dir for the 'clips' config:
@@ -47,10 +49,11 @@ def _video_path(directory: epath.Path, raw: str) -> epath.Path:
 
 
 def _segment(where: str, field: str, text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise ClipsCsvError(f"{where}: {field} must be an integer 0..10, got {text!r}") from None
+    if not _ASCII_DIGITS.match(text):
+        raise ClipsCsvError(
+            f"{where}: {field} must be an integer 0..10 in ASCII digits, got {text!r}"
+        )
+    value = int(text)
     if not 0 <= value <= 10:
         raise ClipsCsvError(f"{where}: {field} must lie in [0, 10], got {value}")
     return value
@@ -59,13 +62,16 @@ def _segment(where: str, field: str, text: str) -> int:
 def read_rows(path: epath.Path) -> list[dict]:
     """The CSV's rows as ``{"line", "video_path", "split", "category", "start", "end"}``.
 
+    A UTF-8 byte order mark before the header (spreadsheet exports write one) is skipped.
+
     Raises:
         ClipsCsvError: naming the file and line, for a wrong header, a wrong field count, an
-            empty field, a bad split name, a start/end that is not an integer in [0, 10],
-            ``start > end``, a background row with event segments, or no rows at all.
+            empty field, a bad split name, a start/end that is not an integer in [0, 10]
+            written in ASCII digits, ``start > end``, a background row with event segments, or
+            no rows at all.
     """
-    try:
-        text = path.read_text(encoding="utf-8-sig")
+    try:  # bytes, then decode: epath's read_text ignores its encoding argument
+        text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise ClipsCsvError(f"{path}: not UTF-8 text ({error})") from None
     lines = csv.reader(io.StringIO(text))
@@ -112,7 +118,7 @@ def class_names(rows: list[dict]) -> list[str]:
 def plan_clips(
     directory: epath.PathLike, csv_name: str = CLIPS_CSV, skip_missing: bool = False
 ) -> tuple[list[str], Plan]:
-    """Checks the CSV and that every video file exists; plans the build.
+    """Checks the CSV and that every video path names a file; plans the build.
 
     Args:
         directory: manual_dir.
@@ -123,7 +129,8 @@ def plan_clips(
         The class names and the plan (splits in order of first appearance in the CSV).
 
     Raises:
-        ClipsCsvError: a missing or malformed CSV.
+        ClipsCsvError: a missing or malformed CSV, or a video path that names a directory
+            (or another non-file), with the first row that gives it.
         VideosError: missing video files (every one listed) unless ``skip_missing``.
     """
     directory = epath.Path(directory)
@@ -134,7 +141,14 @@ def plan_clips(
     names = class_names(rows)
     ids = {name: index for index, name in enumerate(names)}
     paths = {row["video_path"]: _video_path(directory, row["video_path"]) for row in rows}
-    missing = sorted(raw for raw, path in paths.items() if not path.exists())
+    problems = {raw: video_file_problem(path) for raw, path in paths.items()}
+    for row in rows:
+        problem = problems[row["video_path"]]
+        if problem not in (None, NO_SUCH_FILE):
+            raise ClipsCsvError(
+                f"{source} line {row['line']}: video_path {row['video_path']!r} {problem}"
+            )
+    missing = sorted(raw for raw, problem in problems.items() if problem == NO_SUCH_FILE)
     if missing and not skip_missing:
         raise VideosError(missing_message(str(source), missing, len(paths), "listed videos"))
     rows = [row for row in rows if row["video_path"] not in missing]

@@ -21,6 +21,7 @@ from etils import epath
 from tensorflow_datasets.core import shuffle as tfds_shuffle
 
 from ave_tf import ave
+from ave_tf.extraction import RECIPE_VERSION
 from tfds_ave import clips_csv, interrupted_builds, release, synthetic, videos
 
 FEATURE_ENCODING = tfds.features.Encoding.BYTES
@@ -50,6 +51,17 @@ def _shuffle_memory(limit: int):
 
 SOURCES = ("synthetic", "features", "videos", "clips")
 """What a config builds from: the generator, or what ``manual_dir`` holds."""
+
+_INITIAL_RELEASE_NOTES = {"1.0.0": "Initial release: features, synthetic and synthetic_full."}
+EXTRACTED_VERSION = "1.1.0"
+"""The version of every config that extracts its features (``videos``, ``clips`` and custom
+configs of those sources): a build by an earlier extractor is not reused."""
+EXTRACTED_RELEASE_NOTES = {
+    **_INITIAL_RELEASE_NOTES,
+    EXTRACTED_VERSION: "Audio features through VGGish's fc2 ReLU, as the 2018 vggish_slim.py "
+    "that made the AVE release (extraction recipe 2). 1.0.0 builds of these configs hold the "
+    "signed fc2 values of the earlier extractor: the new version keeps them from being reused.",
+}
 
 _FAILURES_DIR = "video_failures"
 
@@ -100,13 +112,16 @@ class BuilderConfig(tfds.core.BuilderConfig):
             raise ValueError(
                 f"config {self.name!r}: source {self.source!r} is not one of {SOURCES}"
             )
+        if self.source in ("videos", "clips") and self.version is None:
+            self.version = EXTRACTED_VERSION
+            self.release_notes = EXTRACTED_RELEASE_NOTES
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
     """AVE: per video, audio and visual features with segment-level event labels."""
 
     VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release: features, synthetic and synthetic_full."}
+    RELEASE_NOTES = _INITIAL_RELEASE_NOTES
     BUILDER_CONFIGS = [
         BuilderConfig(
             name="synthetic",
@@ -286,6 +301,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             "vggish_checkpoint": epath.Path(spec.vggish_checkpoint).name,
             "vgg19_weights": epath.Path(spec.vgg19_weights).name,
         }
+        metadata["recipe_version"] = RECIPE_VERSION
         if plan.skipped:
             logging.warning(
                 "tfds_ave: skip_missing: building without %d videos: %s",

@@ -109,6 +109,25 @@ def test_registered_configs_have_the_documented_sizes():
     assert configs["videos"].vggish_checkpoint == "vggish_model.ckpt"
     assert configs["videos"].vgg19_weights == "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
     assert not configs["videos"].extractor_factory and not configs["videos"].skip_missing
+    # The extracted configs moved on with VGGish's fc2 ReLU; custom ones of their sources too.
+    versions = {
+        name: str(
+            tfds.core.dataset_builder.canonical_version_for_config(
+                tfds_ave_dataset_builder.Builder, config
+            )
+        )
+        for name, config in configs.items()
+    }
+    assert versions == {
+        "synthetic": "1.0.0",
+        "synthetic_full": "1.0.0",
+        "features": "1.0.0",
+        "videos": "1.1.0",
+        "clips": "1.1.0",
+    }
+    assert "fc2 ReLU" in configs["clips"].release_notes["1.1.0"]
+    custom = tfds_ave_dataset_builder.BuilderConfig(name="videos_mine", source="videos")
+    assert custom.version == "1.1.0"
     small = configs["synthetic"].sizes
     assert 200 <= small.train <= 400 and small.validation >= 90 and small.test >= 90
 

@@ -128,6 +128,9 @@ def test_videos_build_has_the_features_config_feature_spec(videos_build):
     assert repr(videos_build.info.features) == repr(features)
     assert videos_build.info.metadata["skipped_videos"] == []
     assert videos_build.info.metadata["extractor"] == TINY
+    # Built by the extractor with VGGish's fc2 ReLU: not where a 1.0.0 build would be.
+    assert videos_build.info.metadata["recipe_version"] == 2
+    assert str(videos_build.version) == "1.1.0" and videos_build.data_path.name == "1.1.0"
 
 
 def test_a_repeated_id_is_one_video_per_split_with_one_example_per_annotation(manual_dir):
@@ -269,7 +272,15 @@ def test_clips_config_takes_its_classes_and_labels_from_the_csv(tmp_path):
     [
         (("x.mp4", "train", "Dog", 3, 2), "line 2: start=3 must be <= end=2"),
         (("x.mp4", "train", "Dog", 0, 11), "line 2: end must lie in \\[0, 10\\], got 11"),
-        (("x.mp4", "train", "Dog", "a", 2), "line 2: start must be an integer 0..10, got 'a'"),
+        (("x.mp4", "train", "Dog", "a", 2), "line 2: start must be an integer 0..10 .*got 'a'"),
+        (
+            ("x.mp4", "train", "Dog", 0, "\u0661"),
+            "line 2: end must be .*ASCII digits, got '\u0661'",
+        ),
+        (
+            ("x.mp4", "train", "Dog", "\uff11", 2),
+            "line 2: start must be .*ASCII digits, got '\uff11'",
+        ),
         (("x.mp4", "all", "Dog", 0, 2), "line 2: split 'all' must be letters"),
         (("x.mp4", "train", "background", 0, 2), "line 2: a 'background' clip has no event"),
         (("x.mp4", "train", "", 0, 2), "line 2: category is empty"),
@@ -295,6 +306,28 @@ def test_csv_header_and_missing_clips(tmp_path):
     names, plan = clips_csv.plan_clips(tmp_path, skip_missing=True)
     assert names == ["Dog", "background"] and plan.skipped == [("x.mp4", "no video file")]
     assert list(plan.splits) == ["test"]
+
+
+def test_csv_with_a_byte_order_mark_is_read(tmp_path):
+    """Spreadsheet exports ("CSV UTF-8") start with a UTF-8 byte order mark."""
+    _write_csv(tmp_path, [("y.mp4", "test", "Dog", 0, 2)])
+    path = tmp_path / clips_csv.CLIPS_CSV
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    clips.write_clip(tmp_path / "y.mp4", video_fixtures.clip_spec(0))
+    names, plan = clips_csv.plan_clips(tmp_path)
+    assert names == ["Dog", "background"] and list(plan.splits) == ["test"]
+
+
+def test_a_directory_as_video_path_is_refused_at_planning(tmp_path):
+    (tmp_path / "clips_folder").mkdir()
+    clips.write_clip(tmp_path / "y.mp4", video_fixtures.clip_spec(0))
+    _write_csv(tmp_path, [("y.mp4", "test", "Dog", 0, 2), ("clips_folder", "train", "Dog", 1, 3)])
+    for skip_missing in (False, True):
+        with pytest.raises(
+            clips_csv.ClipsCsvError,
+            match=r"clips.csv line 3: video_path 'clips_folder' is a directory, not a video file$",
+        ):
+            clips_csv.plan_clips(tmp_path, skip_missing=skip_missing)
 
 
 @pytest.mark.slow

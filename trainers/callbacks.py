@@ -2,8 +2,8 @@
 
 - `ValidationSelection`: validates on the validation split every N epochs and keeps the
   best epoch's weights (the test split is never touched here).
-- `Backup`: `keras.callbacks.BackupAndRestore` with atomic writes and a fallback when a
-  backup is damaged; kept until the seed's results are on disk.
+- `Backup`: `keras.callbacks.BackupAndRestore` with atomic writes, a SHA-256 per backup and a
+  fallback when a backup is damaged; kept until the seed's results are on disk.
 - `EpochSeeds`: dropout randomness that is a function of (seed, epoch, step, call).
 - `ScalarLogs`: TensorBoard scalars without the `tensorboard` package.
 - `StopOnCtrlC`: ends `fit` at the next batch or epoch end after a Ctrl-C.
@@ -18,6 +18,7 @@ validations, best epoch, the best weights) in ``<run_dir>/selection/`` after eve
 atomically, so a run restored from a `Backup` continues with the same history.
 """
 
+import hashlib
 import pathlib
 import shutil
 import sys
@@ -168,21 +169,44 @@ def _readable_weights(path) -> str | None:
     return None
 
 
+def _sha256(path) -> str:
+    """The SHA-256 of the file at `path`, as 64 hex digits."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _backup_damage(path, sha256) -> str | None:
+    """None when the weights file `path` has the SHA-256 its record states and every dataset
+    reads, else why not. A record without one (written before backups had checksums, or by
+    Keras itself) is checked by reading only."""
+    if sha256 is not None:
+        try:
+            actual = _sha256(path)
+        except OSError as error:
+            return error.strerror or type(error).__name__
+        if actual != sha256:
+            return f"SHA-256 {actual[:12]}..., its record says {str(sha256)[:12]}..."
+    return _readable_weights(path)
+
+
 class Backup(keras.callbacks.BackupAndRestore):
     """`BackupAndRestore` that never leaves a half-written backup and survives a damaged one.
 
     Layout of `backup_dir`: ``epoch_<n>.weights.h5`` (weights and optimizer state after n
     epochs), each written to a temporary file and renamed, then ``training_metadata.json``
-    ``{"epoch": n, "weights": file, "previous": {"epoch", "weights"}}``, also atomically, so
-    the metadata only ever names complete files. The previous backup is kept as a fallback.
+    ``{"epoch": n, "weights": file, "sha256": hex, "previous": {"epoch", "weights",
+    "sha256"}}``, also atomically, so the metadata only ever names complete files, with the
+    SHA-256 of the bytes written. The previous backup is kept as a fallback.
 
-    On construction the folder is checked (every dataset of the weights file must read):
-    `initial_epoch` is where training resumes; when the newest backup is damaged the
-    previous one is used, when none is usable the seed starts over; `notice` is then the one
-    line that says so (else None). Backups of the layout Keras writes itself
-    (``latest.weights.h5``) are read the same way. The backup is not deleted at the end of
-    `fit` (a kill before the seed's results are written must not re-train every epoch):
-    call `delete()` once they are on disk.
+    On construction the folder is checked (the weights file's SHA-256 must match its record
+    and every dataset must read): `initial_epoch` is where training resumes; when the newest
+    backup is damaged the previous one is used, when none is usable the seed starts over;
+    `notice` is then the one line that says so (else None). A record without a SHA-256
+    (written before backups had one) is used when every dataset reads, and `notice` says it
+    was not verified. Backups of the layout Keras writes itself (``latest.weights.h5``) are
+    read the same way. The backup is not deleted at the end of `fit` (a kill before the
+    seed's results are written must not re-train every epoch): call `delete()` once they are
+    on disk.
 
     Args:
         backup_dir: the seed's backup folder.
@@ -192,15 +216,14 @@ class Backup(keras.callbacks.BackupAndRestore):
         super().__init__(str(backup_dir), delete_checkpoint=False)
         self.directory = pathlib.Path(backup_dir)
         self.metadata_path = self.directory / "training_metadata.json"
-        self.initial_epoch, self._resume_weights, self.notice = self._resume_point()
-        self._latest = (
-            {"epoch": self.initial_epoch, "weights": self._resume_weights.name}
-            if self._resume_weights
-            else None
-        )
+        self._latest, self._resume_weights, self.notice = self._resume_point()
+        self.initial_epoch = self._latest["epoch"] if self._latest else 0
 
     def _resume_point(self):
-        """(epoch, weights path or None, notice or None) of the newest usable backup."""
+        """(record, weights path, notice) of the newest usable backup (None where none is).
+
+        The record is ``{"epoch", "weights"}`` and the ``"sha256"`` it was written with, if
+        any; it becomes the next backup's ``"previous"``."""
         try:
             metadata = read_json(self.metadata_path)
         except (OSError, ValueError) as error:
@@ -208,26 +231,34 @@ class Backup(keras.callbacks.BackupAndRestore):
         else:
             problem = None
         if metadata is None and problem is None:
-            return 0, None, None
+            return None, None, None
         candidates = []
         if metadata is not None:
             candidates.append(metadata)
-            if metadata.get("previous"):
+            if isinstance(metadata, dict) and metadata.get("previous"):
                 candidates.append(metadata["previous"])
         for candidate in candidates:
             try:
                 path = self.directory / candidate.get("weights", "latest.weights.h5")
                 epoch = int(candidate["epoch"])
+                sha256 = candidate.get("sha256")
             except (AttributeError, KeyError, TypeError, ValueError):
                 problem = problem or f"{self.metadata_path} is not a backup record"
                 continue
-            damage = _readable_weights(path)
+            damage = _backup_damage(path, sha256)
             if damage is None:
+                record = {"epoch": epoch, "weights": path.name}
+                if sha256 is not None:
+                    record["sha256"] = sha256
+                elif problem is None:  # The newest backup, written before backups had one.
+                    problem = (
+                        f"backup {path} has no SHA-256 (an older version wrote it): unverified"
+                    )
                 notice = None if problem is None else f"{problem}; resuming from epoch {epoch}"
-                return epoch, path, notice
+                return record, path, notice
             problem = problem or f"backup {path} is damaged ({damage})"
         shutil.rmtree(self.directory, ignore_errors=True)
-        return 0, None, f"{problem}; starting this seed over"
+        return None, None, f"{problem}; starting this seed over"
 
     def on_train_begin(self, logs=None):
         if self._resume_weights is not None:
@@ -241,7 +272,8 @@ class Backup(keras.callbacks.BackupAndRestore):
         name = f"epoch_{epoch:04d}.weights.h5"
         with atomic_path(self.directory / name, suffix=".weights.h5") as temporary:
             self.model.save_weights(temporary)
-        previous, self._latest = self._latest, {"epoch": epoch, "weights": name}
+            sha256 = _sha256(temporary)
+        previous, self._latest = self._latest, {"epoch": epoch, "weights": name, "sha256": sha256}
         write_json_atomic(self.metadata_path, {**self._latest, "previous": previous})
         keep = {name, previous["weights"] if previous else None}
         for path in self.directory.glob("*.weights.h5"):

@@ -1,12 +1,14 @@
 """Dropout seeds per (seed, epoch, step, call); backups written atomically."""
 
+import hashlib
 import json
 
+import h5py
 import keras
 import numpy as np
 import pytest
 
-from trainers.callbacks import Backup, EpochSeeds, seed_generator_states
+from trainers.callbacks import Backup, EpochSeeds, _readable_weights, seed_generator_states
 
 
 def dropout_model():
@@ -79,7 +81,12 @@ def test_backup_is_written_atomically_and_keeps_the_previous(tmp_path):
     assert metadata == {
         "epoch": 2,
         "weights": "epoch_0002.weights.h5",
-        "previous": {"epoch": 1, "weights": "epoch_0001.weights.h5"},
+        "sha256": sha256(tmp_path / "backup" / "epoch_0002.weights.h5"),
+        "previous": {
+            "epoch": 1,
+            "weights": "epoch_0001.weights.h5",
+            "sha256": sha256(tmp_path / "backup" / "epoch_0001.weights.h5"),
+        },
     }
     before = {p.name: p.read_bytes() for p in (tmp_path / "backup").iterdir()}
 
@@ -97,11 +104,84 @@ def test_backup_is_written_atomically_and_keeps_the_previous(tmp_path):
     assert (resumed.initial_epoch, resumed.notice) == (2, None)
 
 
-def test_unreadable_metadata_starts_over_and_says_so(tmp_path):
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (b'{"epoch": 3, "wei', "training_metadata.json is unreadable"),
+        (b"[3, 2]", "training_metadata.json is not a backup record"),
+    ],
+)
+def test_unreadable_metadata_starts_over_and_says_so(tmp_path, content, problem):
     (tmp_path / "backup").mkdir()
-    (tmp_path / "backup" / "training_metadata.json").write_bytes(b'{"epoch": 3, "wei')
+    (tmp_path / "backup" / "training_metadata.json").write_bytes(content)
     backup = Backup(tmp_path / "backup")
     assert backup.initial_epoch == 0
-    assert "training_metadata.json is unreadable" in backup.notice
+    assert problem in backup.notice
     assert backup.notice.endswith("starting this seed over")
     assert not (tmp_path / "backup").exists()
+
+
+def sha256(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def flip(path, start, size=4096):
+    """XORs `size` bytes of the file at `path` from byte `start` on with 0xFF."""
+    content = bytearray(path.read_bytes())
+    content[start : start + size] = bytes(b ^ 0xFF for b in content[start : start + size])
+    path.write_bytes(bytes(content))
+
+
+def largest_dataset_offset(path):
+    """The file offset of the bytes of the largest dataset in the HDF5 file `path`."""
+    datasets = []
+    with h5py.File(path, "r") as handle:
+        handle.visititems(
+            lambda _, item: (
+                datasets.append((item.nbytes, item.id.get_offset()))
+                if isinstance(item, h5py.Dataset)
+                else None
+            )
+        )
+    return max(datasets)[1]
+
+
+def two_backups(folder):
+    """A `Backup` in `folder` after epochs 1 and 2 of a small model."""
+    backup = Backup(folder)
+    backup.set_model(compiled_model())
+    for epoch in range(2):
+        backup.model.fit(np.ones((4, 64)), np.zeros((4, 64)), epochs=1, verbose=0)
+        backup.on_epoch_end(epoch)
+    return backup
+
+
+def test_backup_with_flipped_bytes_fails_its_sha256_and_falls_back(tmp_path):
+    two_backups(tmp_path / "backup")
+    newest = tmp_path / "backup" / "epoch_0002.weights.h5"
+    flip(newest, largest_dataset_offset(newest))  # Inside a 64 x 64 float32 array.
+    assert _readable_weights(newest) is None, "the damage must pass the read check alone"
+    resumed = Backup(tmp_path / "backup")
+    assert resumed.initial_epoch == 1
+    assert resumed.notice.startswith(f"backup {newest} is damaged (SHA-256 ")
+    assert resumed.notice.endswith("; resuming from epoch 1")
+
+
+def test_backup_without_sha256_is_used_unverified_with_a_note(tmp_path):
+    two_backups(tmp_path / "backup")
+    metadata_path = tmp_path / "backup" / "training_metadata.json"
+    metadata = json.loads(metadata_path.read_text())
+    del metadata["sha256"], metadata["previous"]["sha256"]  # As the version before wrote it.
+    metadata_path.write_text(json.dumps(metadata))
+    resumed = Backup(tmp_path / "backup")
+    assert resumed.initial_epoch == 2
+    newest = tmp_path / "backup" / "epoch_0002.weights.h5"
+    assert resumed.notice == (
+        f"backup {newest} has no SHA-256 (an older version wrote it): unverified; "
+        "resuming from epoch 2"
+    )
+    resumed.set_model(compiled_model())
+    resumed.on_epoch_end(2)  # The next backup has one; its fallback still has none.
+    metadata = json.loads(metadata_path.read_text())
+    assert metadata["sha256"] == sha256(tmp_path / "backup" / "epoch_0003.weights.h5")
+    assert metadata["previous"] == {"epoch": 2, "weights": "epoch_0002.weights.h5"}

@@ -11,6 +11,8 @@ import time
 import numpy as np
 import pytest
 
+from ave_tf.testing.documented_output import assert_documented_output
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TINY = [
     "--train_split=train[:32]",
@@ -32,12 +34,12 @@ def environment(quiet=True):
     return values
 
 
-def run_module(module, *args, env=None, timeout=300, quiet=True):
+def run_module(module, *args, env=None, timeout=300, quiet=True, cwd=REPO):
     values = environment(quiet)
     values.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", module, *args],
-        cwd=REPO,
+        cwd=cwd,
         env=values,
         capture_output=True,
         text=True,
@@ -121,26 +123,28 @@ def test_fully_cli_end_to_end_export_and_evaluate(tmp_path, data_dir):
 
     import ave_tf.models  # noqa: F401
 
-    run_dir, export_dir = tmp_path / "run", tmp_path / "exported"
-    common = [f"--data_dir={data_dir}", f"--model_dir={run_dir}", *TINY]
-    result = run_module("trainers.fully", *common, f"--export_dir={export_dir}")
+    # The default folders, relative to the working directory, as the README's commands use them.
+    run_dir, export_dir = tmp_path / "runs" / "psp_fully", tmp_path / "saved_models"
+    common = [f"--data_dir={data_dir}", "--model_dir=runs/psp_fully", *TINY]
+    result = run_module("trainers.fully", *common, "--export_dir=saved_models", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "test segment accuracy" in result.stdout
+    assert_documented_output("train", result.stdout)
     results = json.loads((run_dir / "results.json").read_text())
     run = results["runs"][0]
     assert run["selected_epoch"] in [v["epoch"] for v in run["validations"]]
-    assert results["export_path"] == str(export_dir / "psp_fully" / "1")
+    assert results["export_path"] == "saved_models/psp_fully/1"
     assert (export_dir / "models.config").is_file()
 
     # Exported SavedModel == the selected Keras model.
-    model = keras.models.load_model(run["selected_model"])
+    model = keras.models.load_model(tmp_path / run["selected_model"])
     rng = np.random.default_rng(0)
     inputs = {
         "audio": rng.random((3, 10, 128), np.float32),
         "visual": rng.random((3, 10, 7, 7, 512), np.float32),
     }
     expected = model(inputs, training=False)["segment_probabilities"]
-    serving = tf.saved_model.load(results["export_path"]).signatures["serving_default"]
+    export_path = str(tmp_path / results["export_path"])
+    serving = tf.saved_model.load(export_path).signatures["serving_default"]
     got = serving(**{k: tf.constant(v) for k, v in inputs.items()})
     np.testing.assert_allclose(got["segment_probabilities"], expected, atol=1e-5)
     cli = subprocess.run(
@@ -148,7 +152,7 @@ def test_fully_cli_end_to_end_export_and_evaluate(tmp_path, data_dir):
             str(pathlib.Path(sys.executable).parent / "saved_model_cli"),
             "show",
             "--dir",
-            results["export_path"],
+            export_path,
             "--tag_set",
             "serve",
             "--signature_def",
@@ -169,11 +173,11 @@ def test_fully_cli_end_to_end_export_and_evaluate(tmp_path, data_dir):
         assert name in cli.stdout, cli.stdout
 
     # A different config in the same model_dir is refused; nothing is deleted.
-    refused = run_module("trainers.fully", *common, "--epochs=4", "--export_dir=")
+    refused = run_module("trainers.fully", *common, "--epochs=4", "--export_dir=", cwd=tmp_path)
     assert refused.returncode == 2 and "different config" in refused.stderr
     assert (run_dir / "results.json").is_file()
 
-    assert_evaluate_reproduces(results["export_path"], data_dir, run["test_accuracy"])
+    assert_evaluate_reproduces(export_path, data_dir, run["test_accuracy"])
 
 
 @pytest.mark.slow

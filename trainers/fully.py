@@ -6,12 +6,17 @@ selects on validation, tests once, exports.
     python -m trainers.fully --seeds=1,2,3        # mean ± std over seeds
     python -m trainers.fully --model=avel         # AVEL: runs/ and saved_models/avel_fully
 
-Prints one line per epoch (a progress bar on a terminal), then a table such as
+Prints two lines per epoch (`Epoch e/E` and Keras' summary of it: steps, seconds, losses,
+accuracy; a progress bar instead on a terminal), then a table:
 
-      seed selected epoch val acc % test acc %  train s  videos/s
-         1             59     ...       ...        ...       ...
-    test segment accuracy: xx.xx % (1 seed, no spread); wall time ... s
-    exported: saved_models/psp_fully/1
+    python -m trainers.fully
+    #> ...
+    #>   seed selected epoch val acc % test acc %  train s  videos/s
+    #>      1             59     76.15      66.35    205.4      78.5
+    #>   mean                    76.15      66.35
+    #> test segment accuracy: 66.35 % (1 seed, no spread); wall time 284.8 s
+    #> exported: saved_models/psp_fully/1
+    #> results: runs/psp_fully/results.json
 
 and writes runs/psp_fully/{config.json,results.json,logs/} and saved_models/psp_fully/<v>/.
 Ctrl-C stops with one line; the same command resumes from the last finished epoch.

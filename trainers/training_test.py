@@ -19,7 +19,7 @@ from ave_tf.testing.random_videos import random_splits
 from trainers import config as run_config
 from trainers import distribution as strategy
 from trainers import training
-from trainers.callbacks import seed_generator_states, should_validate
+from trainers.callbacks import _readable_weights, seed_generator_states, should_validate
 from trainers.schedule_test import official_loop
 
 SIZES = {"train": 32, "validation": 16, "test": 16}
@@ -287,6 +287,53 @@ def test_damaged_newest_backup_falls_back_to_the_previous(tmp_path, capfd):
     assert len(warnings) == 1, warnings
     assert "epoch_0003.weights.h5 is damaged" in warnings[0] and "epoch 2" in warnings[0]
     assert counter.epochs == [2, 3, 4, 5]
+
+
+def test_flipped_bytes_in_the_newest_backup_resume_as_from_the_previous(tmp_path, capfd):
+    # 4 KiB XOR-flipped in the middle of the newest backup: still a readable HDF5 file with
+    # other optimizer values; its SHA-256 sends the run back to the previous backup.
+    source = data.InMemorySource("fully", random_splits(SIZES, seed=3))
+    runs = {}
+    for name in ("flipped", "previous"):
+        config = resume_config(tmp_path / name)
+        with pytest.raises(KeyboardInterrupt):
+            training.run_training(config, source=source, callbacks=[Interrupt()])
+        backup = tmp_path / name / "run" / "seed_1" / "backup"
+        newest = backup / "epoch_0003.weights.h5"
+        if name == "flipped":
+            content = bytearray(newest.read_bytes())
+            middle = len(content) // 2
+            content[middle : middle + 4096] = bytes(b ^ 0xFF for b in content[middle:][:4096])
+            newest.write_bytes(bytes(content))
+            assert _readable_weights(newest) is None, "a read check passes it"
+        else:  # The same backup folder as it was one epoch earlier.
+            metadata = json.loads((backup / "training_metadata.json").read_text())
+            (backup / "training_metadata.json").write_text(json.dumps(metadata["previous"]))
+            newest.unlink()
+        capfd.readouterr()
+        counter = EpochCounter()
+        runs[name] = training.run_training(
+            config,
+            source=source,
+            strategy=strategy.make_strategy("one_device"),
+            callbacks=[counter],
+        )["runs"][0]
+        assert counter.epochs == [2, 3, 4, 5]
+        warnings = [line for line in capfd.readouterr().err.splitlines() if "warning:" in line]
+        if name == "flipped":
+            assert len(warnings) == 1, warnings
+            assert warnings[0].startswith(f"warning: backup {newest} is damaged (SHA-256 ")
+            assert warnings[0].endswith("; resuming from epoch 2")
+        else:
+            assert warnings == []
+    flipped, previous = runs["flipped"], runs["previous"]
+    assert [r["loss"] for r in flipped["epochs"]] == [r["loss"] for r in previous["epochs"]]
+    assert flipped["selected_epoch"] == previous["selected_epoch"]
+    assert flipped["test_metrics"] == previous["test_metrics"]
+    got = keras.models.load_model(flipped["selected_model"]).get_weights()
+    expected = keras.models.load_model(previous["selected_model"]).get_weights()
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_damaged_keras_backup_starts_the_seed_over(tmp_path, capfd):

@@ -6,14 +6,10 @@ selects on validation, tests once, exports.
     python -m trainers.weakly --seeds=1,2,3        # mean ± std over seeds
     python -m trainers.weakly --model=avel         # AVEL: runs/ and saved_models/avel_weakly
 
-Prints one line per epoch (a progress bar on a terminal), then a table such as
-
-      seed selected epoch val acc % test acc %  train s  videos/s
-         1             59     ...       ...        ...       ...
-    test segment accuracy: xx.xx % (1 seed, no spread); wall time ... s
-    exported: saved_models/psp_weakly/1
-
-and writes runs/psp_weakly/{config.json,results.json,logs/} and saved_models/psp_weakly/<v>/.
+Prints what `python -m trainers.fully` prints (see its --help: two lines per epoch off a
+terminal, then the table, the test accuracy, `exported: saved_models/psp_weakly/1` and where
+results.json is), with the weakly supervised losses, and writes
+runs/psp_weakly/{config.json,results.json,logs/} and saved_models/psp_weakly/<v>/.
 Ctrl-C stops with one line; the same command resumes from the last finished epoch.
 """
 

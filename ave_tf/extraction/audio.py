@@ -10,8 +10,8 @@ For second i = 0..9 of [start, start + 10) s:
    as the official NumPy code does;
 2. `log_mel.log_mel_examples` of that second: 16000 samples give 98 frames, hence exactly one
    96-frame example, made of the second's first 15600 samples;
-3. VGGish on the 10 examples: (10, 128), the raw ``vggish/embedding`` values (no PCA, no
-   quantisation).
+3. VGGish on the 10 examples: (10, 128), the raw ``vggish/embedding`` values of the 2018
+   ``vggish_slim.py`` (after fc2's ReLU: non-negative; no PCA, no quantisation).
 
 So embedding i hears [start + i, start + i + 0.975) s of the clip: aligned with the video's
 seconds, the last 25 ms of each second unheard. (Running ``waveform_to_examples`` on the whole

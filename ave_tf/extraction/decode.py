@@ -7,8 +7,10 @@ samples of the same span as float32 in [-1, 1] at the file's own rate. Any conta
 FFmpeg reads works; a variable frame rate is handled by counting the decoded frames, as the
 recipe does. Memory stays bounded: only resized frames of the span are kept.
 
-Every problem with the file is a `ClipError` naming it: not a video, no video stream, no audio
-stream (unless ``silent_audio``), shorter than the span, or truncated / corrupt mid-stream.
+Every problem with the file is a `ClipError` naming it: no such file, a directory, not a video,
+no video stream, no audio stream (unless ``silent_audio``), shorter than the span, or truncated /
+corrupt mid-stream. ``check_video_file(path)`` makes the checks that need no decoding, for the
+programs that list videos before extracting any (``ave_tf.extract``, the ``clips`` TFDS config).
 """
 
 import dataclasses
@@ -26,6 +28,7 @@ FRAME_SIZE = 224
 SHORTFALL_TOLERANCE_SECONDS = 0.1
 # Sample rate of the silence that `silent_audio` substitutes for a missing audio stream.
 SILENCE_SAMPLE_RATE = 16000
+NO_SUCH_FILE = "no such file"
 
 
 class ClipError(UsageError):
@@ -55,6 +58,42 @@ class Clip:
     duration: float
 
 
+def video_file_problem(path) -> str | None:
+    """Why ``path`` cannot be a video file without opening it, or None when it is a file.
+
+    Args:
+        path: a ``pathlib.Path`` or an ``etils.epath.Path`` (``gs://``-style paths too).
+
+    Returns:
+        `NO_SUCH_FILE`, "is a directory, not a video file", "is not a regular file", or None.
+    """
+    if path.is_file():
+        return None
+    if path.is_dir():
+        return "is a directory, not a video file"
+    if path.exists():
+        return "is not a regular file"
+    return NO_SUCH_FILE
+
+
+def check_video_file(path: str | os.PathLike, flag: str | None = None) -> pathlib.Path:
+    """``path`` as a ``pathlib.Path``, once it names a file (not opened: see `read_clip`).
+
+    Args:
+        path: the video file.
+        flag: the command-line flag that gave ``path`` (e.g. "video"), named in the error.
+
+    Raises:
+        ClipError: naming ``path`` (after ``--flag``) and what it is instead (see
+            `video_file_problem`), e.g. "--video clips: is a directory, not a video file".
+    """
+    path = pathlib.Path(path)
+    problem = video_file_problem(path)
+    if problem is not None:
+        raise ClipError(path if flag is None else f"--{flag} {path}", problem)
+    return path
+
+
 def resize_frame(frame: np.ndarray) -> np.ndarray:
     """uint8 (height, width, 3) -> uint8 (224, 224, 3), bilinear like cv2 INTER_LINEAR."""
     import tensorflow as tf
@@ -82,11 +121,9 @@ def read_clip(
     """
     import av
 
-    path = pathlib.Path(path)
     if start_seconds < 0:
         raise UsageError(f"start_seconds must be >= 0; got {start_seconds}")
-    if not path.is_file():
-        raise ClipError(path, "no such file")
+    path = check_video_file(path)
     end_seconds = start_seconds + SPAN_SECONDS
     try:
         container = av.open(str(path))

@@ -1,5 +1,7 @@
 """Tests of `ave_tf.extraction.decode`: the resize, the 10 s span and every bad file."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -121,3 +123,14 @@ def test_bad_files_raise_one_error_naming_the_file(clips, name, message):
 def test_missing_file(tmp_path):
     with pytest.raises(decode.ClipError, match="absent.mp4: no such file"):
         decode.read_clip(tmp_path / "absent.mp4")
+
+
+def test_a_directory_is_named_as_one(tmp_path):
+    (tmp_path / "clip.mp4").mkdir()
+    with pytest.raises(decode.ClipError, match=r"clip.mp4: is a directory, not a video file$"):
+        decode.read_clip(tmp_path / "clip.mp4")
+    with pytest.raises(decode.ClipError, match=r"^--video .*clip.mp4: is a directory, not a video"):
+        decode.check_video_file(tmp_path / "clip.mp4", flag="video")
+    os.mkfifo(tmp_path / "pipe.mp4")  # opening it would block: refused without opening
+    with pytest.raises(decode.ClipError, match=r"pipe.mp4: is not a regular file$"):
+        decode.read_clip(tmp_path / "pipe.mp4")

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from ave_tf.extraction import audio, decode, vgg19
+from ave_tf.extraction import audio, decode, vgg19, vggish
 from ave_tf.extraction.extractor import FeatureExtractor
+from ave_tf.extraction.vggish_test import random_vggish_values, write_tf1_checkpoint
 from ave_tf.testing.tiny_extractors import tiny_audio_model, tiny_visual_model
 
 
@@ -46,6 +47,19 @@ def test_bad_clips_raise_clip_errors_naming_the_file(clips, extractor):
         extractor.extract(clips["four_seconds.mp4"])
     with pytest.raises(decode.ClipError, match="no_audio.mp4: has no audio stream"):
         extractor.extract(clips["no_audio.mp4"])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_audio_features_are_what_a_relu_gives(clips, tmp_path, seed):
+    """Whatever the clip and the weights, the audio features leave VGGish's fc2 through its
+    ReLU: none is negative and a share of them is exactly 0 (a linear fc2 gives signed values
+    and no exact zero). Random weights with biases of both signs, in the checkpoint format."""
+    checkpoint = write_tf1_checkpoint(tmp_path / "vggish_model.ckpt", random_vggish_values(seed))
+    extractor = FeatureExtractor(vggish.vggish_from_checkpoint(checkpoint), tiny_visual_model())
+    for name in ("ten_25fps_mono.mp4", "twelve_ntsc_stereo.mkv", "no_audio.mp4"):
+        features, _ = extractor.extract(clips[name], silent_audio=True)
+        assert features.min() >= 0, name
+        assert 0.05 <= np.mean(features == 0) <= 0.95, name
 
 
 def test_batch_size_is_checked():

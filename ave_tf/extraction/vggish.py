@@ -1,16 +1,20 @@
 """VGGish (Hershey et al., ICASSP 2017) in Keras 3, loaded from the official TF1 checkpoint.
 
-The network of tensorflow/models research/audioset/vggish (``vggish_slim.py``) up to its
-``vggish/embedding`` output: 3x3 convolutions (stride 1, SAME, ReLU) and 2x2 max pools
-(stride 2, SAME),
+The network of tensorflow/models research/audioset/vggish as of 2018 (``vggish_slim.py``, the
+version the AVE features were made with) up to its ``vggish/embedding`` output: 3x3
+convolutions (stride 1, SAME, ReLU) and 2x2 max pools (stride 2, SAME),
 
     (96, 64, 1) conv1 64, pool1, conv2 128, pool2, conv3_1 256, conv3_2 256, pool3,
     conv4_1 512, conv4_2 512, pool4 -> (6, 4, 512), flatten (NHWC order) -> 12288,
-    fc1_1 4096, fc1_2 4096 (ReLU), fc2 128 (linear: the embedding).
+    fc1_1 4096, fc1_2 4096, fc2 128, each fully connected layer with a ReLU.
 
-The AVE audio features are these raw fc2 values: no PCA, no 8-bit quantisation. Keras keeps the
-checkpoint's layouts (conv kernels HWIO, dense kernels (in, out), flatten over height, width,
-channels), so the official values load without permutation.
+The ReLU on fc2 is the 2018 recipe: every layer of that ``vggish_slim.py``, fc2 included, sits
+inside ``slim.arg_scope(..., activation_fn=tf.nn.relu)``; the ``activation_fn=None`` on fc2 (a
+"pre-activation" embedding) came to tensorflow/models later. The released AVE audio features
+agree (no negative value, about 65 % exact zeros). The AVE audio features are these fc2 values:
+no PCA, no 8-bit quantisation. Keras keeps the checkpoint's layouts (conv kernels HWIO, dense
+kernels (in, out), flatten over height, width, channels), so the official values load without
+permutation.
 """
 
 import os
@@ -29,7 +33,8 @@ CONVOLUTION_BLOCKS = (
     (("conv4_1", "conv4_2"), 512),
 )
 """(convolution layer names, filters) of each block; a 2x2 max pool ends each block."""
-FULLY_CONNECTED = (("fc1_1", 4096), ("fc1_2", 4096))
+FULLY_CONNECTED = (("fc1_1", 4096), ("fc1_2", 4096), ("fc2", EMBEDDING_SIZE))
+"""(name, units) of the fully connected layers, each followed by a ReLU; fc2 is the embedding."""
 CHECKPOINT_SCOPES = {
     "conv1": "vggish/conv1",
     "conv2": "vggish/conv2",
@@ -63,7 +68,8 @@ def vggish_model() -> keras.Model:
 
     Returns:
         A `keras.Model` named ``vggish``: (batch, 96, 64) log-mel examples (a (batch, 96, 64, 1)
-        input works too) -> (batch, 128) embeddings, the official ``vggish/embedding`` values.
+        input works too) -> (batch, 128) embeddings, the 2018 ``vggish/embedding`` values
+        (after fc2's ReLU: non-negative).
     """
     log_mel = keras.Input((EXAMPLE_FRAMES, MEL_BANDS), name="log_mel")
     x = keras.layers.Reshape((EXAMPLE_FRAMES, MEL_BANDS, 1), name="add_channel")(log_mel)
@@ -74,8 +80,7 @@ def vggish_model() -> keras.Model:
     x = keras.layers.Flatten(name="flatten")(x)
     for name, units in FULLY_CONNECTED:
         x = keras.layers.Dense(units, activation="relu", name=name)(x)
-    embedding = keras.layers.Dense(EMBEDDING_SIZE, name="fc2")(x)
-    return keras.Model(log_mel, embedding, name="vggish")
+    return keras.Model(log_mel, x, name="vggish")
 
 
 def _first_line(error: Exception) -> str:

@@ -67,7 +67,9 @@ def random_vggish_values(seed: int) -> dict:
 
 
 def numpy_vggish(values: dict, examples: np.ndarray) -> np.ndarray:
-    """(batch, 96, 64) -> (batch, 128) in float64: 3x3 SAME convs, 2x2 pools, NHWC flatten."""
+    """(batch, 96, 64) -> (batch, 128) in float64: 3x3 SAME convs, 2x2 pools, NHWC flatten,
+    three ReLU'd fully connected layers (reference.md section 7: in the 2018 ``vggish_slim.py``
+    fc2 too sits inside ``arg_scope(activation_fn=tf.nn.relu)``)."""
 
     def conv_relu(x, scope):
         kernel, bias = values[f"{scope}/weights"], values[f"{scope}/biases"]
@@ -95,7 +97,7 @@ def numpy_vggish(values: dict, examples: np.ndarray) -> np.ndarray:
     x = x.reshape(len(x), -1)
     x = np.maximum(dense(x, "vggish/fc1/fc1_1"), 0.0)
     x = np.maximum(dense(x, "vggish/fc1/fc1_2"), 0.0)
-    return dense(x, "vggish/fc2")
+    return np.maximum(dense(x, "vggish/fc2"), 0.0)  # fc2 128 ReLU (reference.md section 7)
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +121,7 @@ def test_checkpoint_loads_and_matches_numpy_forward(tmp_path):
     actual = np.asarray(model(examples))
     scale = np.abs(expected).max()
     assert scale > 0.1  # the random network does not collapse to zero
+    assert 0.05 < np.mean(expected == 0) < 0.95  # the ReLU cuts some embeddings, not all
     np.testing.assert_allclose(actual, expected, atol=1e-5 * scale, rtol=0)
     with_channel = np.asarray(model(examples[..., None]))
     np.testing.assert_array_equal(with_channel, actual)

@@ -29,6 +29,7 @@ stand-in). Numeric outputs are sent as `tensor_content` (TF Serving's default fi
 import concurrent.futures
 import logging
 import math
+import socket
 from collections.abc import Callable
 
 import grpc
@@ -47,12 +48,15 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from ave_tf.serving.rest_api import DEFAULT_SIGNATURE, RestError, non_finite_refusal
+from ave_tf.serving.rest_api import DEFAULT_SIGNATURE, RestError, clipped, non_finite_refusal
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 """Default request size limit: 64 videos of binary features (1.0 MB each)."""
 DEFAULT_WORKERS = 4
 """Threads running requests; more requests wait for one (up to `max_concurrent_rpcs`)."""
+DEFAULT_MAX_BATCH_SIZE = 32
+"""Videos one request may hold (the REST server's `Limits.max_batch_size`); more get
+RESOURCE_EXHAUSTED before any value is decoded."""
 DEFAULT_MAX_CONCURRENT_RPCS = 64
 """Requests running or waiting; more are answered RESOURCE_EXHAUSTED at once."""
 IDLE_CONNECTION_SECONDS = 300
@@ -104,15 +108,22 @@ def _shape_text(dims) -> str:
     return "[" + ",".join(str(d) for d in dims) + "]"
 
 
-def decode_tensor(name: str, proto: tensor_pb2.TensorProto, info) -> np.ndarray:
+def decode_tensor(
+    name: str,
+    proto: tensor_pb2.TensorProto,
+    info,
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+) -> np.ndarray:
     """The NumPy array of input `name`, checked against the signature's `TensorInfo`.
 
-    Dtype, rank and fixed dimensions are checked before anything is allocated, and the
-    values must fill the shape exactly, so the array is never larger than the message.
-    DT_STRING inputs become object arrays of `bytes`.
+    Dtype, rank, fixed dimensions and the batch size (at most `max_batch_size`) are checked
+    before anything is allocated, and the number of values must fill the shape exactly
+    (counted before any is decoded), so the array is never larger than the message and the
+    work never beyond `max_batch_size` examples. DT_STRING inputs become object arrays of
+    `bytes`.
 
     Raises:
-        RpcFault: INVALID_ARGUMENT naming the input.
+        RpcFault: INVALID_ARGUMENT naming the input; RESOURCE_EXHAUSTED beyond the batch size.
     """
     if proto.dtype != info.dtype:
         raise invalid_argument(
@@ -134,6 +145,12 @@ def decode_tensor(name: str, proto: tensor_pb2.TensorProto, info) -> np.ndarray:
         raise invalid_argument(
             f"Input '{name}' has shape {_shape_text(dims)} but the signature expects "
             f"{_shape_text(expected)}"
+        )
+    if dims and dims[0] > max_batch_size:
+        raise RpcFault(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            f"Input '{name}' holds {dims[0]} examples, more than the {max_batch_size} this "
+            "server takes at once; send fewer examples per request",
         )
     count = math.prod(dims)
     dtype = np.dtype(tf.dtypes.as_dtype(info.dtype).as_numpy_dtype)
@@ -163,31 +180,39 @@ def decode_tensor(name: str, proto: tensor_pb2.TensorProto, info) -> np.ndarray:
             f"tensor parsing error: {name} holds {len(values)} values; its shape "
             f"{_shape_text(dims)} needs {count}"
         )
-    return np.asarray(values, dtype=dtype).reshape(dims)
+    return np.fromiter(values, dtype=dtype, count=count).reshape(dims)  # no list in between
 
 
-def decode_inputs(request: predict_pb2.PredictRequest, signature_def) -> dict[str, np.ndarray]:
+def decode_inputs(
+    request: predict_pb2.PredictRequest,
+    signature_def,
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+) -> dict[str, np.ndarray]:
     """The request's input arrays, checked against the signature (TF Serving's wording first).
 
     Raises:
-        RpcFault: INVALID_ARGUMENT.
+        RpcFault: INVALID_ARGUMENT; RESOURCE_EXHAUSTED beyond `max_batch_size` examples.
     """
     sent, wanted = set(request.inputs), set(signature_def.inputs)
+
+    def names(texts) -> str:
+        return ",".join(clipped(text) for text in sorted(texts))
+
     if len(sent) != len(wanted):
         raise invalid_argument(
             f"input size does not match signature: {len(sent)}!={len(wanted)} "
-            f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(sorted(wanted))}}}). "
-            f"Sent extra: {{{','.join(sorted(sent - wanted))}}}. "
-            f"Missing but required: {{{','.join(sorted(wanted - sent))}}}."
+            f"len({{{names(sent)}}}) != len({{{names(wanted)}}}). "
+            f"Sent extra: {{{names(sent - wanted)}}}. "
+            f"Missing but required: {{{names(wanted - sent)}}}."
         )
     extra = sorted(sent - wanted)
     if extra:
         raise invalid_argument(
-            f"input tensor alias not found in signature: {extra[0]}. "
+            f"input tensor alias not found in signature: {clipped(extra[0])}. "
             f"Inputs expected to be in the set {{{','.join(sorted(wanted))}}}."
         )
     arrays = {
-        name: decode_tensor(name, request.inputs[name], signature_def.inputs[name])
+        name: decode_tensor(name, request.inputs[name], signature_def.inputs[name], max_batch_size)
         for name in sorted(wanted)
     }
     batch_sizes = {name: array.shape[0] for name, array in arrays.items() if array.ndim}
@@ -209,12 +234,12 @@ def output_names(request: predict_pb2.PredictRequest, signature_def) -> list[str
     for name in names:
         if name not in signature_def.outputs:
             raise invalid_argument(
-                f"output tensor alias not found in signature: {name} Outputs expected to be "
-                f"in the set {{{','.join(sorted(signature_def.outputs))}}}."
+                f"output tensor alias not found in signature: {clipped(name)} Outputs expected "
+                f"to be in the set {{{','.join(sorted(signature_def.outputs))}}}."
             )
     if len(set(names)) != len(names):
         duplicate = next(name for name in names if names.count(name) > 1)
-        raise invalid_argument(f"duplicate output tensor alias: {duplicate}")
+        raise invalid_argument(f"duplicate output tensor alias: {clipped(duplicate)}")
     return names or sorted(signature_def.outputs)
 
 
@@ -227,8 +252,9 @@ class _Servicer:
     """The RPC methods; each takes a parsed request (None when unparseable) and returns the
     response or raises `RpcFault` / `RestError`."""
 
-    def __init__(self, repository):
+    def __init__(self, repository, max_batch_size: int = DEFAULT_MAX_BATCH_SIZE):
         self.repository = repository
+        self.max_batch_size = max_batch_size
 
     def _resolve(self, request):
         if not request.HasField("model_spec"):
@@ -246,7 +272,7 @@ class _Servicer:
         if signature not in model.inputs:
             raise RpcFault(
                 grpc.StatusCode.FAILED_PRECONDITION,
-                f'Serving signature key "{signature}" not found.',
+                f'Serving signature key "{clipped(signature)}" not found.',
             )
         return signature
 
@@ -254,7 +280,7 @@ class _Servicer:
         model = self._resolve(request)
         signature = self._signature(model, request)
         signature_def = model.signature_defs[signature]
-        arrays = decode_inputs(request, signature_def)
+        arrays = decode_inputs(request, signature_def, self.max_batch_size)
         names = output_names(request, signature_def)
         if not context.is_active():  # the client gave up while the request waited
             raise RpcFault(grpc.StatusCode.CANCELLED, "The client cancelled the request")
@@ -291,7 +317,7 @@ class _Servicer:
             )
         for field in request.metadata_field:
             if field != _SIGNATURE_DEF:
-                raise invalid_argument(f"Metadata field {field} is not supported")
+                raise invalid_argument(f"Metadata field {clipped(field)} is not supported")
         model = self._resolve(request)
         signature_defs = get_model_metadata_pb2.SignatureDefMap()
         for name, signature_def in model.signature_defs.items():
@@ -315,6 +341,10 @@ class _Servicer:
         return json_format.ParseDict(document, get_model_status_pb2.GetModelStatusResponse())
 
 
+_MAX_DETAILS_CHARS = 2000
+"""Status details beyond this are cut (names in them are cut to 200 characters already): a
+client refuses details over its metadata limit (16 KiB) as RESOURCE_EXHAUSTED."""
+
 _UNPARSEABLE = object()
 """What `_unary`'s parser returns for bytes that are not the request message."""
 
@@ -337,12 +367,14 @@ def _unary(method: Callable, request_type, response_type) -> grpc.RpcMethodHandl
                 )
             return method(request, context)
         except RpcFault as fault:
-            context.abort(fault.code, fault.message)
+            context.abort(fault.code, clipped(fault.message, _MAX_DETAILS_CHARS))
         except RestError as error:  # the repository's TF Serving errors, by their HTTP status
-            context.abort(_HTTP_TO_CODE.get(error.status, grpc.StatusCode.INTERNAL), error.message)
+            code = _HTTP_TO_CODE.get(error.status, grpc.StatusCode.INTERNAL)
+            context.abort(code, clipped(error.message, _MAX_DETAILS_CHARS))
         except Exception as error:  # keep serving whatever went wrong
             logging.exception("gRPC %s failed", request_type.DESCRIPTOR.name)
-            context.abort(grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
+            message = f"{type(error).__name__}: {error}"
+            context.abort(grpc.StatusCode.INTERNAL, clipped(message, _MAX_DETAILS_CHARS))
 
     return grpc.unary_unary_rpc_method_handler(
         handle, request_deserializer=parse, response_serializer=response_type.SerializeToString
@@ -389,6 +421,16 @@ def _handlers(servicer: _Servicer) -> list[grpc.GenericRpcHandler]:
     ]
 
 
+def _check_bindable(host: str, port: int) -> None:
+    """Raises the OSError of binding `(host, port)` (e.g. "Address already in use"), which
+    gRPC reports only as a log line on stderr and a bare failure."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds
+        probe.bind((host, port))
+
+
 class GrpcModelServer:
     """A grpcio server answering TF Serving's gRPC API for one `ModelRepository`.
 
@@ -401,6 +443,7 @@ class GrpcModelServer:
         max_message_bytes: larger requests (and responses) are refused RESOURCE_EXHAUSTED.
         workers: threads running requests.
         max_concurrent_rpcs: requests running or waiting; more get RESOURCE_EXHAUSTED.
+        max_batch_size: examples one request may hold; more get RESOURCE_EXHAUSTED.
     """
 
     def __init__(
@@ -411,12 +454,13 @@ class GrpcModelServer:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         workers: int = DEFAULT_WORKERS,
         max_concurrent_rpcs: int = DEFAULT_MAX_CONCURRENT_RPCS,
+        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
     ):
         self.repository = repository
         self.host = address[0]
         self._server = grpc.server(
             concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="grpc"),
-            handlers=_handlers(_Servicer(repository)),
+            handlers=_handlers(_Servicer(repository, max_batch_size)),
             maximum_concurrent_rpcs=max_concurrent_rpcs,
             options=[
                 ("grpc.max_receive_message_length", max_message_bytes),
@@ -426,6 +470,7 @@ class GrpcModelServer:
             ],
         )
         host = f"[{self.host}]" if ":" in self.host else self.host
+        _check_bindable(self.host, address[1])
         try:
             self.port = self._server.add_insecure_port(f"{host}:{address[1]}")
         except RuntimeError as error:  # grpcio >= 1.49 raises; older versions return 0
@@ -434,10 +479,17 @@ class GrpcModelServer:
             raise OSError(f"cannot bind gRPC to {host}:{address[1]}")
         self.target = f"{host}:{self.port}"
 
+    _started = False
+
     def start(self) -> "GrpcModelServer":
         self._server.start()
+        self._started = True
         return self
 
     def stop(self, grace: float | None = 1.0) -> None:
-        """Stops accepting calls; running ones get `grace` seconds to finish."""
+        """Stops accepting calls; running ones get `grace` seconds to finish. The port is
+        released also when the server never started (gRPC releases a bound port only by
+        stopping a started server)."""
+        if not self._started:
+            self.start()
         self._server.stop(grace).wait()

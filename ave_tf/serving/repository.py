@@ -19,7 +19,13 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from ave_tf import predictors
 from ave_tf.export import saved_model_versions
-from ave_tf.serving.rest_api import DEFAULT_SIGNATURE, TensorSpec, invalid_argument, not_found
+from ave_tf.serving.rest_api import (
+    DEFAULT_SIGNATURE,
+    TensorSpec,
+    clipped,
+    invalid_argument,
+    not_found,
+)
 
 _TYPE_NAMES = {
     tf.float32: "float",
@@ -111,8 +117,17 @@ def load_version(path: str | os.PathLike, version: int) -> LoadedVersion:
     )
 
 
+class UnavailableLabelError(ValueError):
+    """A version label names a version that is not loaded (TF Serving refuses such a config)."""
+
+
 class ModelRepository:
     """Serves the versions of one model found under `base_path`.
+
+    Version labels follow TF Serving: at `start()` each must name a loaded version
+    (`UnavailableLabelError` otherwise, as TF Serving refuses to start); a label keeps its
+    version while the server runs, so once a reload unloads that version, requests for the
+    label answer NOT_FOUND (404) like requests for the version itself.
 
     Args:
         name: the model name in URLs (`/v1/models/<name>`).
@@ -166,8 +181,20 @@ class ModelRepository:
                     self._ended |= gone
 
     def start(self) -> "ModelRepository":
-        """Loads what is on disk now, then polls for changes in a daemon thread."""
+        """Loads what is on disk now, then polls for changes in a daemon thread.
+
+        Raises:
+            UnavailableLabelError: a label names a version that did not load (no thread is
+                started; the loaded versions are dropped with the repository).
+        """
         self.refresh()
+        for label, version in sorted(self.labels.items()):
+            if version not in self._loaded:
+                raise UnavailableLabelError(
+                    f"{label}={version}: cannot assign the label to version {version} of "
+                    f"model {self.name}, which is not available for inference (loaded: "
+                    f"{self.versions() or 'none'})"
+                )
         if self.poll_seconds > 0:
             self._thread = threading.Thread(target=self._poll, name="version-poll", daemon=True)
             self._thread.start()
@@ -191,7 +218,7 @@ class ModelRepository:
 
     def _version_for_label(self, label: str) -> int:
         if label not in self.labels:
-            raise invalid_argument(f"Unrecognized servable version label: {label}")
+            raise invalid_argument(f"Unrecognized servable version label: {clipped(label)}")
         return self.labels[label]
 
     def resolve(
@@ -200,15 +227,12 @@ class ModelRepository:
         """The loaded version a request asks for, or TF Serving's 404 / 400."""
         if version is not None and label is not None:
             raise invalid_argument(
-                f"Both model version ({version}) and model version label ({label}) "
+                f"Both model version ({version}) and model version label ({clipped(label)}) "
                 "cannot be supplied."
             )
         if model_name != self.name:
-            request = (
-                f"Latest({model_name})"
-                if version is None
-                else (f"Specific({model_name}, {version})")
-            )
+            shown = clipped(model_name)
+            request = f"Latest({shown})" if version is None else f"Specific({shown}, {version})"
             raise not_found(f"Servable not found for request: {request}")
         if label is not None:
             version = self._version_for_label(label)
@@ -231,7 +255,7 @@ class ModelRepository:
             loaded, ended = self._loaded, set(self._ended)
         states = {v: "AVAILABLE" for v in loaded} | {v: "END" for v in ended - set(loaded)}
         if model_name != self.name or not states:
-            raise not_found(f"Could not find any versions of model {model_name}")
+            raise not_found(f"Could not find any versions of model {clipped(model_name)}")
         if version is not None:
             if version not in states:
                 raise not_found(f"Could not find version {version} of model {model_name}")

@@ -25,10 +25,12 @@ took over only these framing checks (~40 lines) yet needed a connection loop of 
 """
 
 import dataclasses
+import enum
 import http.server
 import io
 import logging
 import re
+import socket
 import socketserver
 import threading
 import time
@@ -37,7 +39,7 @@ import zlib
 from typing import TYPE_CHECKING
 
 from ave_tf.serving import rest_api
-from ave_tf.serving.rest_api import RestError, invalid_argument
+from ave_tf.serving.rest_api import RestError, clipped, invalid_argument
 
 if TYPE_CHECKING:  # the repository imports TensorFlow; `serve` checks its flags first
     from ave_tf.serving.repository import ModelRepository
@@ -128,7 +130,11 @@ class _WorkGate:
 
 
 class _ByteBudget:
-    """A count of bytes that may be held at once; a reservation that does not fit is a 503."""
+    """A count of bytes that may be held at once; a reservation that does not fit is a 503.
+
+    Request bodies reserve what has arrived, chunk by chunk, not what their Content-Length
+    announces: a client announcing 256 MiB and stalling holds only what it sent.
+    """
 
     def __init__(self, limit: int):
         self._limit = limit
@@ -148,6 +154,23 @@ class _ByteBudget:
 
 class _RequestTimeout(TimeoutError):
     """The whole-request deadline passed while the request was being received."""
+
+
+class _Evicted(Exception):
+    """The server closed this connection's reading side to give its slot to a new one."""
+
+
+class _Stage(enum.IntEnum):
+    """Where a connection is; the lower, the sooner it is evicted when connections run out."""
+
+    IDLE = 0  # waiting for a request's first byte (a new or kept-alive connection)
+    HEADERS = 1  # receiving the request line and headers
+    BODY = 2  # receiving the body
+    BUSY = 3  # the whole request is in: decoding, predicting, answering (never evicted)
+
+
+_STALLED_SECONDS = 1.0
+"""A connection receiving a body is evicted only once it has sent nothing for this long."""
 
 
 class _DeadlineReader(io.RawIOBase):
@@ -179,8 +202,13 @@ class _DeadlineReader(io.RawIOBase):
             if handler.deadline is None:
                 raise
             raise _RequestTimeout() from None
-        if handler.deadline is None and size:
-            handler.deadline = time.monotonic() + limits.request_timeout
+        if not size and handler.evicted and handler.stage is not _Stage.IDLE:
+            raise _Evicted()
+        if size:
+            handler.last_byte_at = time.monotonic()
+            if handler.deadline is None:
+                handler.deadline = handler.last_byte_at + limits.request_timeout
+                handler.enter(_Stage.HEADERS)
         return size
 
 
@@ -207,21 +235,88 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     # the client's delayed ACK of the headers (40 ms on Linux) on every answer.
     disable_nagle_algorithm = True
     deadline: float | None = None
+    stage = _Stage.IDLE
+    stage_since = last_byte_at = 0.0
+    evicted = False
+    _MAX_LEADING_EMPTY_LINES = 8
+    """RFC 9112 2.2: empty lines before a request line are ignored (up to this many)."""
+    _MAX_LINE_BYTES = 65536
 
     server: "ModelServer"
 
     def setup(self):
         super().setup()
         self.rfile = io.BufferedReader(_DeadlineReader(self))
+        self.enter(_Stage.IDLE)
+        self.server.track(self)
+
+    def finish(self):
+        self.server.untrack(self)
+        super().finish()
+
+    def enter(self, stage: _Stage) -> None:
+        self.stage, self.stage_since = stage, time.monotonic()
+
+    def eviction_rank(self, now: float) -> tuple | None:
+        """This connection's place in the eviction order (lowest first), None when it must
+        not be evicted: idle ones first, then ones still sending headers (longest first),
+        then ones whose body stalled for `_STALLED_SECONDS`."""
+        if self.evicted or self.stage is _Stage.BUSY:
+            return None
+        if self.stage is _Stage.BODY:
+            if now - self.last_byte_at < _STALLED_SECONDS:
+                return None
+            return (self.stage, self.last_byte_at)
+        return (self.stage, self.stage_since)
+
+    def evict(self) -> None:
+        """Ends this connection's reading (from another thread): an idle connection closes,
+        one in the middle of a request is answered 503 and closed."""
+        self.evicted = True
+        try:
+            self.connection.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
 
     def handle_one_request(self):
         self.deadline = None  # the next request's first byte starts its deadline
-        super().handle_one_request()
+        self.enter(_Stage.IDLE)
+        try:
+            super().handle_one_request()
+        except _Evicted:  # while still in the request line or headers
+            self.close_connection = True
+            try:
+                self.connection.sendall(_BUSY_ANSWER)
+            except OSError:
+                pass
+
+    def parse_request(self):
+        """The base class's parsing, after skipping empty lines before the request line
+        (RFC 9112 2.2), and refusing HTTP/0.9 (a request line without a version, which has
+        no headers: the base class would wait for them)."""
+        for _ in range(self._MAX_LEADING_EMPTY_LINES):
+            if self.raw_requestline not in (b"\r\n", b"\n"):
+                break
+            self.raw_requestline = self.rfile.readline(self._MAX_LINE_BYTES + 1)
+            if len(self.raw_requestline) > self._MAX_LINE_BYTES:
+                self.requestline = ""
+                self.send_error(414)
+                return False
+        if len(self.raw_requestline.split()) == 2:
+            self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+            self.command = None
+            self.send_error(400, "HTTP/0.9 requests are not supported; send HTTP/1.0 or 1.1")
+            return False
+        if not super().parse_request():
+            return False
+        self.enter(_Stage.BODY)
+        return True
 
     def log_message(self, format, *args):  # noqa: A002 (the base class names it so)
         logging.debug("%s %s", self.address_string(), format % args)
 
     def _send(self, status: int, document: dict, close: bool = False) -> None:
+        """Answers `document` as JSON (the headers only for HEAD)."""
         body = rest_api.dumps(document)
         self.connection.settimeout(self.server.limits.idle_timeout)
         self.send_response(status)
@@ -231,14 +326,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def _send_error(self, error: RestError, close: bool = False) -> None:
-        self._send(error.status, {"error": error.message}, close=close)
+        self._send(error.status, rest_api.error_document(error.message), close=close)
 
     def send_error(self, code, message=None, explain=None):
-        """The base class's answer to a malformed request line or headers, as JSON."""
-        self._send(code, {"error": message or http.HTTPStatus(code).phrase}, close=True)
+        """The base class's answer to a malformed request line or headers, as JSON (always
+        with an HTTP/1.1 status line: this server speaks no HTTP/0.9)."""
+        if getattr(self, "request_version", "") in ("", "HTTP/0.9"):
+            self.request_version = self.protocol_version
+        self._send_error(RestError(code, message or http.HTTPStatus(code).phrase), close=True)
 
     def _content_length(self, limit: int) -> int:
         """The body's length from strictly checked framing headers (RestError otherwise)."""
@@ -255,8 +354,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if not values:
             if self.command == "POST":
                 raise RestError(411, "Missing Content-Length header")
+            self.close_connection = not keep_alive  # no body: the framing is known
             return 0
-        texts = {value.strip() for value in values}  # surrounding blanks are HTTP's OWS
+        texts = {value.strip(" \t") for value in values}  # RFC 9110's OWS: space and tab
         if len(texts) > 1 or not _CONTENT_LENGTH.fullmatch(next(iter(texts))):
             raise invalid_argument(f"Invalid Content-Length: {', '.join(map(repr, values))}")
         digits = next(iter(texts)).lstrip("0") or "0"
@@ -273,6 +373,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         if len(body) < length:
             raise ConnectionResetError("the client closed the connection before its body ended")
+        return body
+
+    _CHUNK_BYTES = 1 << 20
+    _reserved = 0
+
+    def _read_body(self, length: int) -> bytearray:
+        """The body, read as it arrives: each chunk is reserved in the server's pending-body
+        budget (`_reserved` counts it; the caller releases it) before it is kept."""
+        body = bytearray()
+        while len(body) < length:
+            chunk = self.rfile.read1(min(length - len(body), self._CHUNK_BYTES))
+            if not chunk:
+                raise ConnectionResetError("the client closed the connection before its body ended")
+            self.server.pending_bodies.reserve(len(chunk))
+            self._reserved += len(chunk)
+            self._unread_bytes -= len(chunk)
+            body += chunk
+        self.enter(_Stage.BUSY)
         return body
 
     def _decoded(self, body: bytes) -> bytes:
@@ -329,6 +447,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         fault before the body was read closes the connection (its framing is unknown)."""
         try:
             respond()
+        except _Evicted:
+            try:
+                self._send_error(
+                    RestError(503, "Server busy: too many connections; retry later"), True
+                )
+            except OSError:
+                self.close_connection = True
         except RestError as error:
             self._send_error(error, close=self.close_connection or self._unread_bytes > 0)
             self._drain()
@@ -342,7 +467,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
         except Exception as error:  # keep serving whatever went wrong
             logging.exception("%s %s failed", self.command, self.path)
-            self._send(500, {"error": f"Internal: {type(error).__name__}: {error}"}, close=True)
+            try:
+                self._send_error(RestError(500, f"Internal: {type(error).__name__}: {error}"), True)
+            except OSError:
+                self.close_connection = True
 
     def do_POST(self):  # noqa: N802 (http.server's naming)
         self._answer(self._post)
@@ -351,22 +479,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         limits = self.server.limits
         length = self._content_length(limits.max_body_bytes)
         self._unread_bytes = length
-        self.server.pending_bodies.reserve(length)
         try:
-            body = self._read_exactly(length)
-            self._unread_bytes = 0
+            bodies = [self._read_body(length)]
             self.server.gate.acquire(timeout=limits.request_timeout)
-        except BaseException:
-            self.server.pending_bodies.release(length)
-            raise
-        try:
-            document = self._predict_document(body)
+            try:
+                document = self._predict_document(bodies.pop())
+            finally:
+                self.server.gate.release()
         finally:
-            self.server.gate.release()
-            self.server.pending_bodies.release(length)
+            self.server.pending_bodies.release(self._reserved)
+            self._reserved = 0
         self._send(200, document)
 
-    def _predict_document(self, body: bytes) -> dict:
+    def _predict_document(self, body: bytearray) -> dict:
+        """The answer to the predict request `body` (the caller holds no other reference to
+        it: it is dropped once parsed)."""
         path = urllib.parse.urlsplit(self.path).path
         match = _PREDICT_PATH.fullmatch(path)
         if not match:
@@ -380,14 +507,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             )
         model = self.server.repository.resolve(name, version, label)
         body = self._decoded(body)
-        per_example = [rest_api.values_per_example(specs) for specs in model.inputs.values()]
+        max_batch = self.server.limits.max_batch_size
+        per_example = [rest_api.example_counts(specs) for specs in model.inputs.values()]
         if per_example and None not in per_example:
-            rest_api.check_value_count(body, self.server.limits.max_batch_size * max(per_example))
+            rest_api.check_json_counts(body, rest_api.body_bound(per_example, max_batch))
         doc = rest_api.parse_json(body)
         signature = rest_api.signature_name(doc)
         if signature not in model.inputs:
             raise invalid_argument(
-                f'Serving signature name: "{signature}" not found in signature def'
+                f'Serving signature name: "{clipped(signature)}" not found in signature def'
             )
         # Booleans among numbers are only caught in strict mode (see `rest_api.to_array`);
         # string inputs (b64) need no such scan of the body.
@@ -395,7 +523,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         strict = numeric and (b"true" in body or b"false" in body)
         del body
         arrays, request_format = rest_api.request_inputs(
-            doc, model.inputs[signature], strict=strict
+            doc, model.inputs[signature], strict=strict, max_batch=max_batch
         )
         del doc
         outputs = model.predict(signature, arrays)
@@ -426,13 +554,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
         self._send_error(self._malformed(self.command, path), close=True)
 
-    do_PUT = do_DELETE = do_PATCH = do_HEAD = _unsupported  # noqa: N815
+    do_HEAD = do_GET  # noqa: N815 (`_send` leaves the body out)
+    do_PUT = do_DELETE = do_PATCH = _unsupported  # noqa: N815
 
     @staticmethod
     def _malformed(method: str, path: str) -> RestError:
         if not path.lower().startswith("/v1/"):
-            return RestError(404, f"Not found: {method} {path}")
-        return invalid_argument(f"Malformed request: {method} {path}")
+            return RestError(404, f"Not found: {method} {clipped(path)}")
+        return invalid_argument(f"Malformed request: {method} {clipped(path)}")
 
 
 _BUSY_BODY = b'{"error":"Server busy: too many connections; retry later"}'
@@ -444,6 +573,11 @@ _BUSY_ANSWER = (
 
 class ModelServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     """HTTP server serving one `ModelRepository`, a thread per connection, within `limits`.
+
+    When `max_connections` are open, a new connection evicts one that has not sent a whole
+    request (idle ones first, then ones still sending headers, then stalled bodies), so idle
+    or slow connections cannot lock other clients out; only when every connection is busy
+    with a request is the new one answered 503.
 
     Args:
         address: `(host, port)`; port 0 picks a free port (see `port`).
@@ -473,14 +607,38 @@ class ModelServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.gate = _WorkGate(limits.max_workers, limits.max_queued)
         self.pending_bodies = _ByteBudget(limits.max_pending_body_bytes)
         self._connections = threading.BoundedSemaphore(limits.max_connections)
+        self._handlers: set[_Handler] = set()
+        self._handlers_lock = threading.Lock()
         super().__init__(address, _Handler)
 
     @property
     def max_body_bytes(self) -> int:
         return self.limits.max_body_bytes
 
+    _EVICTION_WAIT_SECONDS = 1.0
+
+    def track(self, handler: _Handler) -> None:
+        with self._handlers_lock:
+            self._handlers.add(handler)
+
+    def untrack(self, handler: _Handler) -> None:
+        with self._handlers_lock:
+            self._handlers.discard(handler)
+
+    def _evict_for_slot(self) -> bool:
+        """Evicts the connection first in `_Handler.eviction_rank`'s order (one that has not
+        sent a whole request) and waits for its slot; False when there is none to evict."""
+        now = time.monotonic()
+        with self._handlers_lock:
+            ranked = [(h.eviction_rank(now), id(h), h) for h in self._handlers]
+        ranked = [entry for entry in ranked if entry[0] is not None]
+        if not ranked:
+            return False
+        min(ranked)[2].evict()
+        return self._connections.acquire(timeout=self._EVICTION_WAIT_SECONDS)
+
     def process_request(self, request, client_address):
-        if not self._connections.acquire(blocking=False):
+        if not self._connections.acquire(blocking=False) and not self._evict_for_slot():
             try:
                 request.settimeout(1.0)
                 request.sendall(_BUSY_ANSWER)

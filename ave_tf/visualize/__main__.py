@@ -6,12 +6,17 @@ r"""Draws what PSP does, one figure kind per sub-command, into ``--out`` (PNG; S
     python -m ave_tf.visualize tsne        --model M.keras --dataset synthetic --split test
     python -m ave_tf.visualize curves      --results runs/x/results.json --confusion eval.json
 
-Each prints the files it wrote, e.g. ``wrote out/timeline_video_0.png``. ``--model`` is a
-``.keras`` file (``timeline`` also takes a SavedModel folder or a versioned export root,
-called via ``serving_default``).
-Videos come from a ``tfds_ave`` split (``--dataset``/``--split``) or a features file
-(``--features``: ``.npz``/``.h5`` with ``audio``, ``visual``, optional ``segment_labels``,
-``video_ids``); ``--videos`` picks indices within them (default: the first one; ``tsne`` uses all).
+Each prints the files it wrote (into ``out/visualizations`` unless ``--out`` says otherwise)::
+
+    python -m ave_tf.visualize timeline --model M.keras --features my_videos.npz --videos 0,3
+    #> wrote out/visualizations/timeline_my_videos_0.png
+    #> wrote out/visualizations/timeline_my_videos_3.png
+
+``--model`` is a ``.keras`` file (``timeline`` also takes a SavedModel folder or a versioned
+export root, called via ``serving_default``). Videos come from a ``tfds_ave`` split
+(``--dataset``/``--split``) or a features file (``--features``: ``.npz``/``.h5`` with ``audio``,
+``visual``, optional ``segment_labels``, ``video_ids``); ``--videos`` picks indices within them
+(default: the first one; ``tsne`` uses all).
 Bad input (a file, flag or folder): one ``error:`` line, exit code 2.
 """
 
@@ -29,7 +34,7 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     """Declares the CLI's flags (only when run as a program, so that importing this module
     never clashes with flags other modules define)."""
     f = flag_values
-    flags.DEFINE_string("out", "visualizations", "Folder for the figures.", flag_values=f)
+    flags.DEFINE_string("out", "out/visualizations", "Folder for the figures.", flag_values=f)
     flags.DEFINE_bool("svg", False, "Also write an SVG next to every PNG.", flag_values=f)
     flags.DEFINE_integer("dpi", 100, "Pixels per inch of the PNGs.", flag_values=f)
     flags.DEFINE_string(

@@ -76,3 +76,37 @@ def png_size(path) -> tuple[int, int]:
 
 def expected_pixels(inches, dpi=50) -> tuple[int, int]:
     return round(inches[0] * dpi), round(inches[1] * dpi)
+
+
+def drawn_texts(figure) -> list:
+    """(text, window extent in pixels) of every visible, non-empty text of ``figure``, drawn."""
+    import matplotlib.text
+
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    return [
+        (text.get_text(), text.get_window_extent(renderer))
+        for text in figure.findobj(matplotlib.text.Text)
+        if text.get_visible() and text.get_text().strip()
+    ]
+
+
+def assert_texts_inside_and_apart(figure, tolerance_pixels: float = 0.5) -> None:
+    """Every text lies inside the figure and no two texts overlap (as the renderer lays them
+    out), so none is clipped at an edge or drawn over another."""
+    texts = drawn_texts(figure)
+    width, height = figure.canvas.get_width_height()
+    for text, box in texts:
+        inside = (
+            box.x0 >= -tolerance_pixels
+            and box.y0 >= -tolerance_pixels
+            and box.x1 <= width + tolerance_pixels
+            and box.y1 <= height + tolerance_pixels
+        )
+        assert inside, f"{text!r} at {box.extents} leaves the {width}x{height} figure"
+    for i, (text, box) in enumerate(texts):
+        for other, other_box in texts[i + 1 :]:
+            overlap_x = min(box.x1, other_box.x1) - max(box.x0, other_box.x0)
+            overlap_y = min(box.y1, other_box.y1) - max(box.y0, other_box.y0)
+            overlap = min(overlap_x, overlap_y) > tolerance_pixels
+            assert not overlap, f"{text!r} {box.extents} overlaps {other!r} {other_box.extents}"

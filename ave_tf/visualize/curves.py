@@ -14,6 +14,7 @@ import dataclasses
 import json
 import pathlib
 
+import matplotlib.ticker
 import numpy as np
 
 from ave_tf import ave
@@ -118,9 +119,17 @@ def load_results(path) -> dict:
         raise ResultsFormatError(f"{path} is not valid JSON: {error}") from error
 
 
+def learning_rate_title(learning_rate: np.ndarray) -> str:
+    """The learning-rate panel's title: its constant value written out when it never changes."""
+    if learning_rate.size and np.all(learning_rate == learning_rate[0]):
+        return f"learning rate (constant {learning_rate[0]:g})"
+    return "learning rate"
+
+
 def draw_curves(curves: Curves, title: str = "", dpi: int = figures.DEFAULT_DPI):
-    """Three panels: loss, segment accuracy (train and validation), learning rate; a dashed
-    line marks the selected epoch."""
+    """Three panels: loss, segment accuracy (train and validation), learning rate (from 0, its
+    values written out: no offset or exponent label); a dashed line marks the selected
+    epoch."""
     figure = figures.new_figure(*CURVES_INCHES, dpi=dpi)
     loss_axes, accuracy_axes, rate_axes = figure.subplots(1, 3)
     loss_axes.plot(curves.epochs, curves.train_loss, label="train")
@@ -132,11 +141,13 @@ def draw_curves(curves: Curves, title: str = "", dpi: int = figures.DEFAULT_DPI)
             curves.validation_epochs, 100 * curves.validation_accuracy, "o-", label="validation"
         )
     rate_axes.plot(curves.epochs, curves.learning_rate, color="tab:green")
-    rate_axes.ticklabel_format(axis="y", style="sci", scilimits=(0, 0), useOffset=False)
+    highest = float(curves.learning_rate.max())
+    rate_axes.set_ylim(0, 1.15 * highest if highest > 0 else 1.0)
+    rate_axes.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     for axes, name in (
         (loss_axes, "loss"),
         (accuracy_axes, "segment accuracy (%)"),
-        (rate_axes, "learning rate"),
+        (rate_axes, learning_rate_title(curves.learning_rate)),
     ):
         axes.set_title(name, fontsize=9)
         axes.set_xlabel("epoch (0-based)", fontsize=8)

@@ -2,12 +2,18 @@
 
 import json
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
 from ave_tf import ave
 from ave_tf.visualize import commands, curves
-from ave_tf.visualize.conftest import expected_pixels, make_options, png_size
+from ave_tf.visualize.conftest import (
+    assert_texts_inside_and_apart,
+    expected_pixels,
+    make_options,
+    png_size,
+)
 
 
 def _results(epochs=12):
@@ -39,6 +45,37 @@ def test_prepare_curves_reads_the_series():
     np.testing.assert_array_equal(prepared.validation_epochs, [5, 10, 11])
     np.testing.assert_allclose(prepared.validation_accuracy, [0.55, 0.6, 0.61])
     assert prepared.selected_epoch == 10 and prepared.label == "run 0 (seed 7)"
+
+
+@pytest.mark.parametrize("schedule", ["constant", "step"])
+def test_learning_rate_panel_writes_its_values_out(schedule):
+    """No offset/exponent label ("1e-3" over the panel, beside its title): tick labels are
+    the values themselves, a constant rate is named in the title, no text overlaps another."""
+    results = _results()
+    if schedule == "constant":
+        for record in results["runs"][0]["epochs"]:
+            record["learning_rate"] = 1e-3
+    prepared = curves.prepare_curves(results)
+    figure = curves.draw_curves(prepared, title="psp_fully", dpi=80)
+    try:
+        assert_texts_inside_and_apart(figure)
+        for axes in figure.axes:
+            assert axes.yaxis.get_offset_text().get_text() == "", axes.get_title()
+        rate_axes = figure.axes[2]
+        bottom, top = rate_axes.get_ylim()
+        assert bottom == 0 and prepared.learning_rate.max() < 0.95 * top
+        shown = [
+            (tick, label.get_text())
+            for tick, label in zip(rate_axes.get_yticks(), rate_axes.get_yticklabels(), strict=True)
+            if bottom <= tick <= top
+        ]
+        assert len(shown) >= 3
+        for tick, label in shown:
+            assert float(label) == pytest.approx(tick, abs=1e-12), (tick, label)
+        expected = {"constant": "learning rate (constant 0.001)", "step": "learning rate"}
+        assert rate_axes.get_title() == expected[schedule]
+    finally:
+        plt.close(figure)
 
 
 @pytest.mark.parametrize(

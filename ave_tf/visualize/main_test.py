@@ -5,10 +5,12 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from absl import flags
 
 from ave_tf.errors import UsageError
+from ave_tf.testing.documented_output import assert_documented_output
 from ave_tf.visualize import __main__ as visualize_main
 from ave_tf.visualize.curves_test import _results
 
@@ -58,3 +60,21 @@ def test_flags_become_options_and_unknown_commands_are_refused():
         visualize_main.options_from_flags("plot", flag_values)
     with pytest.raises(UsageError, match="usage: python -m ave_tf.visualize"):
         visualize_main.main(["visualize"])
+
+
+def test_main_prints_what_the_documentation_shows(
+    tmp_path, monkeypatch, capsys, model_file, videos_arrays
+):
+    monkeypatch.chdir(tmp_path)
+    np.savez("my_videos.npz", audio=videos_arrays["audio"], visual=videos_arrays["visual"])
+    flag_values = flags.FlagValues()
+    visualize_main.define_flags(flag_values)
+    flag_values(["visualize", f"--model={model_file}", "--features=my_videos.npz", "--videos=0,3"])
+    read_flags = visualize_main.options_from_flags
+    monkeypatch.setattr(visualize_main, "options_from_flags", lambda c: read_flags(c, flag_values))
+    assert visualize_main.main(["visualize", "timeline"]) == 0
+    assert_documented_output("visualize", capsys.readouterr().out)
+    assert sorted(path.name for path in (tmp_path / "out" / "visualizations").iterdir()) == [
+        "timeline_my_videos_0.png",
+        "timeline_my_videos_3.png",
+    ]

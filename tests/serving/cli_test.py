@@ -2,6 +2,8 @@
 
 import json
 import os
+import pathlib
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -16,6 +18,7 @@ from serving_helpers import MODEL_NAME, random_videos, serve_command, unused_por
 
 from ave_tf import cli, predict
 from ave_tf.events import format_timeline, segment_events
+from ave_tf.testing.documented_output import assert_documented_output
 
 FLAGS = flags.FLAGS
 predict.define_flags()  # the command defines its flags only when run as a program
@@ -78,6 +81,16 @@ def test_predict_npz_over_rest_writes_timelines_and_json(server, loaded_v1, tmp_
     for report in reports:
         assert f"{report['video_id']} ({report['video_class_name']}):" in printed.out
         assert 0 <= report["video_class"] < 28
+
+
+def test_predict_prints_what_the_documentation_shows(server, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    audio, visual = random_videos(2, seed=24)
+    pathlib.Path("out").mkdir()
+    np.savez("out/videos.npz", audio=audio, visual=visual)  # no ids: "videos[i]"
+    code, printed = _run_predict(["--server", server.url, "--binary", "out/videos.npz"], capsys)
+    assert code == 0, printed.err
+    assert_documented_output("predict a features file", printed.out)
 
 
 def test_predict_local_h5_single_video_equals_rest(server, loaded_v1, export_dir, tmp_path, capsys):
@@ -163,6 +176,7 @@ def test_predict_tfds_split(export_dir, tmp_path, capsys):
     )
     assert code == 0, printed.err
     assert len(json.loads(out.read_text())) == 4
+    assert_documented_output("predict a TFDS split", printed.out)
 
 
 def test_serve_command_line(export_dir, tmp_path):
@@ -171,6 +185,7 @@ def test_serve_command_line(export_dir, tmp_path):
     with serve_command(*args, "--max_body_bytes", "1000") as process:
         line = process.stdout.readline()
         assert f"serving {MODEL_NAME} version(s) [1] at http://127.0.0.1:{port}" in line
+        assert_documented_output("serve", line)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models/{MODEL_NAME}") as answer:
             assert json.loads(answer.read())["model_version_status"][0]["state"] == "AVAILABLE"
         request = urllib.request.Request(
@@ -197,3 +212,39 @@ def test_predict_command_line_bad_file_is_one_error_line_exit_2(tmp_path):
     assert result.stderr.splitlines() == [
         f"error: {path}: a features file must end in .npz, .h5 or .hdf5"
     ]
+
+
+@pytest.mark.parametrize("taken", ["--port", "--grpc_port"])
+def test_serve_port_in_use_is_one_error_line_exit_2_nothing_left_bound(export_dir, taken):
+    ports = {"--port": unused_port(), "--grpc_port": unused_port()}
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", ports[taken]))
+        holder.listen()
+        args = [f"{flag}={port}" for flag, port in ports.items()]
+        result = _run_command(
+            "ave_tf.serve", "--model_base_path", str(export_dir / MODEL_NAME), *args
+        )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {taken} {ports[taken]}: "), lines
+    assert "in use" in lines[0]
+    for port in ports.values():  # both free again (the other one was released)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))
+
+
+def test_serve_refuses_a_label_of_a_version_not_loaded(export_dir):
+    result = _run_command(
+        "ave_tf.serve",
+        "--model_base_path",
+        str(export_dir / MODEL_NAME),
+        f"--port={unused_port()}",
+        "--version_labels=stable=7",
+    )
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: --version_labels: stable=7: cannot assign the label to version 7 of model "
+        f"{MODEL_NAME}, which is not available for inference (loaded: [1])"
+    ]
+    assert result.stderr.splitlines()[-1] == errors[0]  # (log lines of the load may precede)

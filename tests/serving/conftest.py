@@ -4,6 +4,8 @@ Exporting a SavedModel and loading it take seconds each on 2 cores, so the sessi
 export (a freshly initialised `fully_supervised_model()`, seeded) and one server.
 """
 
+import contextlib
+
 import keras
 import pytest
 from serving_helpers import MODEL_NAME, TEST_MAX_BODY_BYTES, serving_in_thread
@@ -11,7 +13,7 @@ from serving_helpers import MODEL_NAME, TEST_MAX_BODY_BYTES, serving_in_thread
 from ave_tf.export import export_saved_model
 from ave_tf.models import fully_supervised_model
 from ave_tf.serving.repository import ModelRepository, load_version
-from ave_tf.serving.server import ModelServer
+from ave_tf.serving.server import Limits, ModelServer
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +54,17 @@ def grpc_server(server):
     grpc_server = GrpcModelServer(("127.0.0.1", 0), server.repository).start()
     yield grpc_server
     grpc_server.stop(grace=None)
+
+
+@pytest.fixture
+def make_server(server):
+    """Starts servers with other `Limits` on the session's repository; stops them after."""
+    with contextlib.ExitStack() as started:
+
+        def make(repository=None, **limits):
+            other = ModelServer(
+                ("127.0.0.1", 0), repository or server.repository, limits=Limits(**limits)
+            )
+            return started.enter_context(serving_in_thread(other))
+
+        yield make

@@ -46,6 +46,7 @@ from ave_tf.serving.grpc_client import GrpcClient, tensor_proto
 from ave_tf.serving.grpc_server import GrpcModelServer
 from ave_tf.serving.repository import ModelRepository
 from ave_tf.serving.server import ModelServer
+from ave_tf.testing.documented_output import assert_documented_output
 
 PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
 
@@ -262,8 +263,8 @@ PREDICT_FAULTS = [
     (
         "huge batch, tiny content",
         _set_dims("audio", [2**40, 10, 128]),
-        INVALID,
-        r"tensor parsing error: audio has 5120 bytes .* needs 5629499534213120",
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        r"Input 'audio' holds 1099511627776 examples, more than the 32 this server takes",
     ),
     (
         "short float_val",
@@ -604,8 +605,10 @@ def test_serve_command_line_answers_grpc(export_dir, loaded_v1):
     base_path = str(export_dir / MODEL_NAME)
     args = ["--port", "0", "--grpc_port", "0", "--grpc_max_message_bytes", "3000000"]
     with serve_command("--model_base_path", base_path, *args) as process:
-        assert process.stdout.readline().startswith(f"serving {MODEL_NAME} version(s) [1] at")
+        first = process.stdout.readline()
+        assert first.startswith(f"serving {MODEL_NAME} version(s) [1] at")
         line = process.stdout.readline()
+        assert_documented_output("serve with gRPC", first + line)
         match = re.fullmatch(
             r"gRPC \(TF Serving's PredictionService, ModelService\) at (\S+)\n", line
         )

@@ -2,6 +2,7 @@
 
 import concurrent.futures
 import json
+import shutil
 import time
 
 import keras
@@ -12,7 +13,7 @@ from stand_in import stand_in_model
 
 from ave_tf.export import export_saved_model
 from ave_tf.serving.client import ServingClient
-from ave_tf.serving.repository import ModelRepository
+from ave_tf.serving.repository import ModelRepository, UnavailableLabelError
 from ave_tf.serving.server import ModelServer
 
 THREADS = 8
@@ -112,3 +113,29 @@ def test_all_versions_and_labels(tmp_path):
         np.testing.assert_array_equal(latest.segment_probabilities, v2.segment_probabilities)
         np.testing.assert_array_equal(stable.segment_probabilities, v1.segment_probabilities)
         assert not np.allclose(v1.segment_probabilities, v2.segment_probabilities)
+
+
+def test_labels_must_name_a_loaded_version_and_keep_it_after_a_reload(tmp_path):
+    """As TF Serving: a label of a version that is not loaded is refused at start; a label
+    whose version a reload removed keeps pointing at it and answers 404 like the version."""
+    export_saved_model(stand_in_model(seed=1), tmp_path, MODEL_NAME)
+    export_saved_model(stand_in_model(seed=2), tmp_path, MODEL_NAME)
+    base = tmp_path / MODEL_NAME
+    for labels in ({"stable": 7}, {"stable": 1}):  # 1 is on disk but `latest` loads only 2
+        with pytest.raises(UnavailableLabelError, match=r"stable=\d+: cannot assign"):
+            ModelRepository(MODEL_NAME, base, labels=labels, poll_seconds=0).start()
+    repository = ModelRepository(
+        MODEL_NAME, base, all_versions=True, labels={"stable": 1}, poll_seconds=0
+    ).start()
+    with serving_in_thread(ModelServer(("127.0.0.1", 0), repository)) as server:
+        path = f"/v1/models/{MODEL_NAME}/labels/stable"
+        assert http_call(server.port, "GET", path)[0] == 200
+        shutil.rmtree(base / "1")
+        repository.refresh()
+        status, answer = http_call(server.port, "GET", path)
+        assert (status, answer["model_version_status"][0]["state"]) == (200, "END")
+        status, answer = http_call(server.port, "POST", path + ":predict", b'{"inputs": {}}')
+        assert (status, answer) == (
+            404,
+            {"error": f"Servable not found for request: Specific({MODEL_NAME}, 1)"},
+        )

@@ -163,7 +163,7 @@ BAD_REQUESTS = {
     ),
     "string value": (
         PREDICT,
-        _json({"inputs": {"audio": [[["x"] * 128] * 10], "visual": 0}}),
+        _json({"inputs": {"audio": [[["x"] + [0.5] * 127] * 10], "visual": 0}}),
         400,
         'JSON Value: "x" Type: String is not of expected type: float',
     ),

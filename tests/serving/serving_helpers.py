@@ -93,3 +93,49 @@ def serve_command(*args: str) -> Iterator[subprocess.Popen]:
         process.terminate()
         process.wait(timeout=30)
     assert process.returncode == 0, process.stderr.read()
+
+
+class _SharedStream:
+    """One buffered reader handed to successive `HTTPResponse`s (each would otherwise buffer
+    ahead on a reader of its own and lose the next answer), never closed by them."""
+
+    def __init__(self, sock):
+        self._file = sock.makefile("rb")
+
+    def makefile(self, *args, **kwargs):
+        return self
+
+    def close(self):
+        pass
+
+    def __getattr__(self, name):
+        return getattr(self._file, name)
+
+
+def exchange(port: int, data: bytes, responses: int = 1, timeout: float = 30) -> list:
+    """Sends raw bytes on one connection; returns [(status, JSON answer)] read back in order
+    (fewer when the server closed the connection first)."""
+    answers = []
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        stream = _SharedStream(sock)
+        for _ in range(responses):
+            response = http.client.HTTPResponse(stream)
+            try:
+                response.begin()
+            except (http.client.RemoteDisconnected, ConnectionError):
+                break
+            answers.append((response.status, json.loads(response.read())))
+    return answers
+
+
+def post(port: int, path: str, body: bytes, headers: str = "") -> tuple[int, dict]:
+    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n{headers}\r\n"
+    (answer,) = exchange(port, head.encode() + body)
+    return answer
+
+
+def assert_healthy(port: int) -> None:
+    """The model's status answers 200 AVAILABLE on a fresh connection."""
+    ((status, answer),) = exchange(port, f"GET /v1/models/{MODEL_NAME} HTTP/1.1\r\n\r\n".encode())
+    assert status == 200 and answer["model_version_status"][0]["state"] == "AVAILABLE"

@@ -27,6 +27,7 @@ from ave_tf.serving.client import BadRequestError, ServingClient
 from ave_tf.serving.repository import ModelRepository
 from ave_tf.serving.server import ModelServer
 from ave_tf.testing.clips import ClipSpec, write_clip
+from ave_tf.testing.documented_output import assert_documented_output
 from ave_tf.testing.tiny_extractors import tiny_audio_model, tiny_visual_model
 
 # ~60 s on 2 quiet cores (export ~20 s, two decodes, six model calls); 157 s at load 15.
@@ -196,4 +197,5 @@ def test_predict_command_sends_the_video_to_the_server(
         segment_events(outputs["segment_classes"][0], outputs["segment_probabilities"][0])
     )
     assert printed.out.startswith("clip (")
+    assert_documented_output("predict a video on a video-in server", printed.out)
     assert printed.out.splitlines()[1:] == [f"  {line}" for line in timeline.splitlines()]

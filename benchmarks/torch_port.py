@@ -1,13 +1,16 @@
-"""The official fully supervised PSP network in PyTorch, timed on CPU (run with a torch venv).
+"""A PyTorch port of the official fully supervised PSP network, written from the reference;
+timed on CPU (run with a torch venv).
 
-    /path/to/torch/venv/bin/python benchmarks/official_torch.py STATE.npz INPUTS.npz OUT.npz
+    /path/to/torch/venv/bin/python benchmarks/torch_port.py STATE.npz INPUTS.npz OUT.npz
 
-The yardstick of `benchmarks/serving_benchmark.py`: the network the authors' PyTorch code runs
-at inference (eval mode, no dropout), written from `shared/docs/reference.md` §2 and §6 with
-the official `state_dict` names, so an official `state_dict` (`STATE.npz`, keys as in
-`PSP_fully.pt`) loads into it unchanged. For every `audio_<b>` / `visual_<b>` pair in
-INPUTS.npz it times `repeats` calls (torch.no_grad, default thread count) and writes
-`probabilities_<b>` and `seconds_<b>` (every call's latency) to OUT.npz.
+The PyTorch yardstick of `benchmarks/serving_benchmark.py`. This is this project's own code,
+not the authors': what their PyTorch network computes at inference (eval mode, no dropout),
+written from `shared/docs/reference.md` §2 and §6 with the official `state_dict` names, so an
+official `state_dict` (`STATE.npz`, keys as in `PSP_fully.pt`) loads into it unchanged. It has
+not been run against the authors' `fully_model.py`: its agreement with ave-tf (the benchmark's
+"max abs difference" notes) is between two implementations of the same reference. For every
+`audio_<b>` / `visual_<b>` pair in INPUTS.npz it times `repeats` calls (torch.no_grad, default
+thread count) and writes `probabilities_<b>` and `seconds_<b>` (every call's latency) to OUT.npz.
 
 Imports only torch and NumPy: this project does not depend on torch.
 """
