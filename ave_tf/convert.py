@@ -30,8 +30,10 @@ weakly file that also holds PSP's ``W3.weight`` gets the weighting branch.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import pathlib
+import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
@@ -169,34 +171,61 @@ def load_official_weights(model: keras.Model, state_dict: Mapping[str, np.ndarra
 
 def assign_state_dict(
     assignments: list[Assignment],
-    state_dict: Mapping[str, np.ndarray],
+    state_dict: Mapping[str, np.ndarray | torch_checkpoint.StoredTensor],
     ignorable: set[str],
     network: str,
 ):
-    """Checks ``state_dict`` against ``assignments`` (missing, unknown, shape, finite), then
-    assigns every variable. ``ignorable`` keys may be present unused; ``network`` names the
-    network in the unknown-key error."""
-    needed = {key for assignment in assignments for key in assignment.keys}
-    missing = sorted(needed - set(state_dict))
+    """Checks all of ``state_dict`` against ``assignments`` (`checked_state_dict`), then assigns
+    every variable: on an error no variable has changed. ``ignorable`` keys may be present
+    unused (they are never read); ``network`` names the network in the unknown-key error."""
+    expected = {key: a.official_shape for a in assignments for key in a.keys}
+    values = checked_state_dict(state_dict, expected, ignorable, network)
+    for assignment in assignments:
+        assignment.variable.assign(assignment.to_keras(*(values[k] for k in assignment.keys)))
+
+
+def checked_state_dict(
+    state_dict: Mapping[str, np.ndarray | torch_checkpoint.StoredTensor],
+    expected: Mapping[str, tuple[int, ...]],
+    ignorable: set[str],
+    network: str,
+) -> dict[str, np.ndarray]:
+    """The ``expected`` keys of ``state_dict`` as float32 arrays of the expected shapes.
+
+    Names, shapes and dtypes are checked before any `StoredTensor` is read, so a file reads no
+    more than the expected shapes hold; then each is read and checked to be finite.
+
+    Raises:
+        StateDictError: a key is missing, a key is neither expected nor ``ignorable``, or a
+            value has another shape, a dtype that is not floating point, or NaN/Inf values.
+    """
+    missing = sorted(set(expected) - set(state_dict))
     if missing:
         raise StateDictError(f"missing key {missing[0]!r} (all missing: {missing})")
-    unknown = sorted(set(state_dict) - needed - ignorable)
+    unknown = sorted(set(state_dict) - set(expected) - ignorable)
     if unknown:
+        shown = ", ".join(map(torch_checkpoint.shown, unknown[:10]))
         raise StateDictError(
-            f"unknown key {unknown[0]!r} for the {network} network (all: {unknown})"
+            f"unknown key {torch_checkpoint.shown(unknown[0])} for the {network} network "
+            f"({len(unknown)} in all: {shown}{', ...' if len(unknown) > 10 else ''})"
         )
-    for assignment in assignments:
-        values = []
-        for key in assignment.keys:
-            value = np.asarray(state_dict[key], dtype=np.float32)
-            if value.shape != assignment.official_shape:
-                raise StateDictError(
-                    f"key {key!r} has shape {value.shape}; expected {assignment.official_shape}"
-                )
-            if not np.all(np.isfinite(value)):
-                raise StateDictError(f"key {key!r} holds NaN or Inf values")
-            values.append(value)
-        assignment.variable.assign(assignment.to_keras(*values))
+    for key, shape in expected.items():
+        value = state_dict[key]
+        if not isinstance(value, torch_checkpoint.StoredTensor):
+            value = np.asarray(value)
+        if tuple(value.shape) != shape:
+            raise StateDictError(f"key {key!r} has shape {tuple(value.shape)}; expected {shape}")
+        if value.dtype.kind != "f":
+            raise StateDictError(f"key {key!r} has dtype {value.dtype}; expected floating point")
+    values = {}
+    for key in expected:
+        value = state_dict[key]
+        if isinstance(value, torch_checkpoint.StoredTensor):
+            value = value.read()
+        values[key] = np.asarray(value, dtype=np.float32)
+        if not np.all(np.isfinite(values[key])):
+            raise StateDictError(f"key {key!r} holds NaN or Inf values")
+    return values
 
 
 def official_model(
@@ -213,19 +242,15 @@ def official_model(
 
 
 def read_checkpoint(path: str | os.PathLike) -> torch_checkpoint.Checkpoint:
-    """The official parameters in ``path``: a ``torch.save`` file (any name but ``*.npz``; see
-    ``ave_tf.torch_checkpoint``) or an ``.npz``, keys without a ``module.`` prefix.
+    """The official parameters in ``path``, not read yet: a ``torch.save`` file (any name but
+    ``*.npz``; see ``ave_tf.torch_checkpoint``) or an ``.npz``, keys without a ``module.``
+    prefix.
 
     Raises:
         UsageError: the file cannot be read; the message starts with its path.
     """
     if pathlib.Path(path).suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                tensors = {key: archive[key] for key in archive.files}
-        except (OSError, ValueError) as error:
-            raise StateDictError(f"{path}: cannot read an .npz state dict ({error})") from error
-        checkpoint = torch_checkpoint.Checkpoint(tensors, "npz", "a state_dict")
+        checkpoint = _read_npz(pathlib.Path(path))
     else:
         checkpoint = torch_checkpoint.read_checkpoint(path)
     keys = list(checkpoint.tensors)
@@ -236,6 +261,41 @@ def read_checkpoint(path: str | os.PathLike) -> torch_checkpoint.Checkpoint:
         }
         checkpoint = dataclasses.replace(checkpoint, tensors=tensors)
     return checkpoint
+
+
+def _read_npz(path: pathlib.Path) -> torch_checkpoint.Checkpoint:
+    """An ``.npz`` state dict: each member's name, shape and dtype from its ``.npy`` header;
+    its data is read by ``StoredTensor.read``, as many bytes as the header's shape holds."""
+    tensors = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.namelist():
+                if not member.endswith(".npy"):
+                    raise ValueError(f"member {torch_checkpoint.shown(member)} is not an .npy")
+                with archive.open(member) as file:
+                    version = np.lib.format.read_magic(file)
+                    if version not in ((1, 0), (2, 0)):
+                        raise ValueError(f"{member}: .npy format version {version}")
+                    header = getattr(np.lib.format, f"read_array_header_{version[0]}_0")
+                    shape, _, dtype = header(file)
+                if dtype.hasobject:
+                    raise ValueError(f"{member} holds Python objects")
+                name = member.removesuffix(".npy")
+                tensors[name] = torch_checkpoint.StoredTensor(
+                    path, name, shape, dtype, functools.partial(_read_npy, path, member)
+                )
+    except Exception as error:  # whatever a damaged archive makes zipfile or numpy raise
+        message = torch_checkpoint.shown(str(error))
+        raise StateDictError(
+            f"{path}: cannot read an .npz state dict ({type(error).__name__}: {message})"
+        ) from error
+    return torch_checkpoint.Checkpoint(tensors, "npz", "a state_dict")
+
+
+def _read_npy(path: pathlib.Path, member: str) -> np.ndarray:
+    """Member ``member`` of the ``.npz`` ``path`` (its header's shape bounds what is read)."""
+    with zipfile.ZipFile(path) as archive, archive.open(member) as file:
+        return np.ascontiguousarray(np.lib.format.read_array(file, allow_pickle=False))
 
 
 def _setting_of_keys(keys) -> str | None:

@@ -300,10 +300,10 @@ def test_keras_drops_exact_ties(setting, tau):
 @pytest.mark.parametrize("setting", ["fully", "weakly"])
 def test_pt_checkpoint_converts_to_the_reference_forward_as_its_npz_does(setting, tmp_path):
     checkpoint = convert.read_checkpoint(torch_fixtures.fixture_path(setting, "module", "legacy"))
-    state = checkpoint.tensors
+    state = checkpoint.arrays()
     npz = tmp_path / "state.npz"
     weights.save_state_dict(state, npz)
-    from_npz = convert.read_checkpoint(npz).tensors
+    from_npz = convert.read_checkpoint(npz).arrays()
     assert set(from_npz) == set(state)
     for key, value in state.items():
         np.testing.assert_array_equal(from_npz[key], value, err_msg=key)
@@ -448,3 +448,27 @@ def test_misshaped_key_is_an_error_naming_it_and_both_shapes():
     message = str(error.value)
     assert "fv.0.weight" in message
     assert {(256, 512), (512, 256)} <= _shapes_in(message), message
+
+
+@pytest.mark.parametrize("fault", ["nan", "shape", "dtype"])
+def test_a_bad_late_key_leaves_every_weight_of_the_model_unchanged(fault):
+    from ave_tf.models import model_for_config
+
+    model = model_for_config(FullySupervisedConfig())
+    before = [np.array(weight) for weight in model.get_weights()]
+    last_key = list(convert._assignments(model, "fully"))[-1].keys[-1]  # assigned last
+    state = dict(official_state("fully"))
+    bad = state[last_key].copy()
+    if fault == "nan":
+        bad.flat[-1] = np.nan
+    elif fault == "shape":
+        bad = bad[..., :-1]
+    else:
+        bad = bad.astype(np.int64)
+    state[last_key] = bad
+    with pytest.raises(convert.StateDictError, match=re.escape(last_key)):
+        convert.load_official_weights(model, state, "fully")
+    after = model.get_weights()
+    assert len(after) == len(before)
+    for old, new in zip(before, after, strict=True):
+        np.testing.assert_array_equal(new, old)

@@ -11,15 +11,14 @@ Malicious files are written with the standard ``pickle`` module (``fixtures.lega
 import collections
 import os
 import pickle
-import struct
 import subprocess
-import zipfile
 
 import numpy as np
 import pytest
 
 from ave_tf import torch_checkpoint
 from ave_tf.errors import UsageError
+from tests import hostile_checkpoints as hostile
 from tests import official_weights as weights
 from tests import torch_checkpoint_fixtures as fixtures
 
@@ -56,7 +55,7 @@ def test_committed_psp_checkpoints_read_to_the_arrays_torch_saved(
         setting
     )
     for key, value in expected.items():
-        got = checkpoint.tensors[prefix + key]
+        got = checkpoint.tensors[prefix + key].read()
         assert got.dtype == np.float32, key
         np.testing.assert_array_equal(got, value, err_msg=key)
 
@@ -73,7 +72,7 @@ def test_committed_fixture_values_would_expose_a_transposed_or_shifted_read():
 def test_every_dtype_and_view_reads_to_the_saved_values(serialization):
     tensors = torch_checkpoint.read_checkpoint(
         fixtures.FIXTURES / f"tensor_kinds_{serialization}.pt"
-    ).tensors
+    ).arrays()
     expected = fixtures.expected_tensor_kinds()
     assert set(tensors) == set(expected)
     for name, value in expected.items():
@@ -89,7 +88,7 @@ def test_fresh_checkpoints_written_by_torch_read_as_torch_loads_them(tmp_path):
     fixtures.write_fixtures(tmp_path, layout="contiguous", files=fixtures.ALL_FILES)
     for setting, container, serialization in fixtures.ALL_FILES:
         path = fixtures.fixture_path(setting, container, serialization, tmp_path)
-        got = torch_checkpoint.read_checkpoint(path).tensors
+        got = torch_checkpoint.read_checkpoint(path).arrays()
         loaded = torch.load(path, weights_only=False)  # our own file: trusted
         reference = loaded.state_dict() if container == "module" else loaded
         assert set(got) == set(reference), path
@@ -101,7 +100,7 @@ def test_fresh_checkpoints_written_by_torch_read_as_torch_loads_them(tmp_path):
             np.testing.assert_array_equal(got[prefix + key], value, err_msg=f"{path} {key}")
     for serialization in fixtures.SERIALIZATIONS:
         path = tmp_path / f"tensor_kinds_{serialization}.pt"
-        got = torch_checkpoint.read_checkpoint(path).tensors
+        got = torch_checkpoint.read_checkpoint(path).arrays()
         for name, tensor in torch.load(path).items():
             if tensor.dtype == torch.bfloat16:
                 tensor = tensor.float()
@@ -246,55 +245,34 @@ def test_unreadable_paths_are_one_line_errors(tmp_path, kind):
     assert_one_line_naming(error, path)
 
 
-def _text(text):
-    return b"X" + struct.pack("<I", len(text)) + text.encode()  # BINUNICODE
-
-
-def _int(number):
-    return b"J" + struct.pack("<i", number)  # BININT
-
-
-# MARK 'storage' GLOBAL torch.FloatStorage '0' 'cpu' 2 TUPLE BINPERSID: a 2-float storage.
-_STORAGE_OPS = (
-    b"(" + _text("storage") + b"ctorch\nFloatStorage\n" + _text("0") + _text("cpu") + _int(2)
-) + b"tQ"
-
-
-def _zip_with_storage(path, pickled):
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("archive/data.pkl", pickled)
-        archive.writestr("archive/data/0", np.ones(2, np.float32).tobytes())
-    return path
+def _one_storage_file(path, pickled):
+    """A zip-format file with ``pickled`` and storage ``0``: 2 float32 ones."""
+    return hostile.zip_checkpoint(path, pickled, {"0": np.ones(2, np.float32).tobytes()})
 
 
 def test_a_pickle_cannot_rewrite_a_storage_to_read_past_its_bytes(tmp_path):
     # The storage, then BUILD {"numel": 10**9} on it: were that accepted, a tensor view could
     # reach past the 8 bytes the file holds.
-    pickled = b"\x80\x02" + _STORAGE_OPS + b"}" + _text("numel") + _int(10**9) + b"sb."
-    path = _zip_with_storage(tmp_path / "evil.pt", pickled)
+    numel = hostile.EMPTY_DICT + hostile.text("numel") + hostile.integer(10**9) + hostile.SETITEM
+    pickled = hostile.PROTO_2 + hostile.storage("0", 2) + numel + hostile.BUILD + hostile.STOP
+    path = _one_storage_file(tmp_path / "evil.pt", pickled)
     with pytest.raises(torch_checkpoint.UnsafeCheckpointError) as error:
         torch_checkpoint.read_checkpoint(path)
     assert_one_line_naming(error, path)
     assert "_Storage" in str(error.value)
 
 
-def test_a_huge_view_of_a_small_storage_is_a_one_line_error(tmp_path):
-    # {"w": _rebuild_tensor_v2(storage, 0, (10**7, 10**7), (0, 0), False)}: 400 TB over
+@pytest.mark.parametrize("size", [(10**7, 10**7), (2**31, 2**31)])
+def test_a_huge_view_of_a_small_storage_is_read_only_on_request_then_a_one_line_error(
+    tmp_path, size
+):
+    # {"w": _rebuild_tensor_v2(storage, 0, size, (0, 0), False)}: 400 TB or 2^62 elements over
     # stride 0, inside the storage's bounds.
-    tensor = (
-        b"ctorch._utils\n_rebuild_tensor_v2\n("
-        + _STORAGE_OPS
-        + _int(0)
-        + _int(10**7)
-        + _int(10**7)
-        + b"\x86"  # TUPLE2
-        + _int(0)
-        + _int(0)
-        + b"\x86\x89tR"  # TUPLE2, False, TUPLE, REDUCE
-    )
-    pickled = b"\x80\x02}" + _text("w") + tensor + b"s."
-    path = _zip_with_storage(tmp_path / "huge.pt", pickled)
+    tensor = hostile.tensor(hostile.storage("0", 2), size, (0, 0))
+    path = _one_storage_file(tmp_path / "huge.pt", hostile.state_dict({"w": tensor}))
+    stored = torch_checkpoint.read_checkpoint(path).tensors["w"]
+    assert stored.shape == size and stored.dtype == np.float32
     with pytest.raises(torch_checkpoint.CheckpointError) as error:
-        torch_checkpoint.read_checkpoint(path)
+        stored.read()
     assert_one_line_naming(error, path)
     assert "does not fit in memory" in str(error.value)
