@@ -22,9 +22,11 @@ TEST_MAX_BODY_BYTES = 128 * 1024 * 1024
 
 
 def random_videos(batch: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """audio (batch, 10, 128) and visual (batch, 10, 7, 7, 512) float32 features."""
+    """audio (batch, 10, 128) and visual (batch, 10, 7, 7, 512) float32 features, both
+    non-negative as the AVE release's are (audio after VGGish's fc2 ReLU, about half zeros)."""
     rng = np.random.default_rng(seed)
-    audio = rng.normal(size=(batch, ave.NUM_SEGMENTS, ave.AUDIO_DIM)).astype(np.float32)
+    audio = np.maximum(rng.normal(size=(batch, ave.NUM_SEGMENTS, ave.AUDIO_DIM)), 0)
+    audio = audio.astype(np.float32)
     visual = rng.random((batch, ave.NUM_SEGMENTS, *ave.VISUAL_SHAPE), dtype=np.float32)
     return audio, visual
 
