@@ -428,7 +428,13 @@ def _check_bindable(host: str, port: int) -> None:
         return
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds
-        probe.bind((host, port))
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            shown = f"[{host}]" if ":" in host else host
+            raise OSError(
+                error.errno, f"cannot bind gRPC to {shown}:{port}: {error.strerror}"
+            ) from None
 
 
 class GrpcModelServer:

@@ -174,6 +174,12 @@ def test_connection_cap_answers_503_when_every_connection_is_busy(server, loaded
     model.release.set()
     holder.join(30)
     assert first["answer"][0] == 200
+    # The slot frees once the server has seen the first client leave (under load that can
+    # take a moment after the client's read): within 10 s the next connection is served.
+    deadline = time.monotonic() + 10
+    while exchange(capped.port, b"GET /v1/models HTTP/1.1\r\n\r\n")[0][0] == 503:
+        assert time.monotonic() < deadline, "the connection slot stayed taken"
+        time.sleep(0.05)
     assert_healthy(capped.port)
 
 
