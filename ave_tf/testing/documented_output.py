@@ -1,7 +1,8 @@
 """The output lines the documentation shows, checked against what the programs really print.
 
-README.md and the module docstrings of the programs (what ``--help`` prints) mark a printed line
-with ``#> `` under the command that prints it; a plain ``# `` line stays a comment::
+README.md, the pages of docs/ and the module docstrings of the programs (what ``--help`` prints)
+mark a printed line with ``#> `` under the command that prints it; a plain ``# `` line stays a
+comment::
 
     python -m ave_tf.serve --model_base_path saved_models/psp_fully --port 8501
     #> serving psp_fully version(s) [1] at http://127.0.0.1:8501/v1/models/psp_fully
@@ -37,7 +38,7 @@ ELISION = "..."
 class Example:
     """One documented command and the lines shown as its output."""
 
-    where: str  # "README.md:930" or "ave_tf/predict.py (docstring)"
+    where: str  # "docs/serving.md:930" or "ave_tf/predict.py (docstring)"
     command: str  # continuation lines joined, e.g. "python -m ave_tf.predict --local ..."
     lines: tuple[str, ...]  # the text after "#> ", indentation kept; "..." for elisions
 
@@ -98,10 +99,17 @@ def parse_examples(text: str, where: str, first_line: int = 1) -> list[Example]:
     return examples
 
 
+def documents(repo: pathlib.Path = REPO) -> list[pathlib.Path]:
+    """The documentation pages: README.md, then docs/*.md by name."""
+    return [repo / "README.md", *sorted((repo / "docs").glob("*.md"))]
+
+
 def documented_examples(repo: pathlib.Path = REPO) -> list[Example]:
-    """Every marked example of README.md and of the module docstrings under ave_tf/,
-    trainers/ and tfds_ave/ (tests excluded)."""
-    examples = parse_examples((repo / "README.md").read_text(), "README.md")
+    """Every marked example of README.md, of docs/*.md and of the module docstrings under
+    ave_tf/, trainers/ and tfds_ave/ (tests excluded)."""
+    examples = []
+    for path in documents(repo):
+        examples += parse_examples(path.read_text(), str(path.relative_to(repo)))
     for folder in SOURCE_FOLDERS:
         for path in sorted((repo / folder).rglob("*.py")):
             if path.name.endswith("_test.py"):
