@@ -95,7 +95,7 @@ def prepare_builder(
     if config == "features" and manual_dir is None:
         raise DatasetUnavailableError(
             f"{DATASET}/features is not built in {builder.data_dir} and no manual_dir was "
-            "given: pass the folder of the AVE release (README, section Data)"
+            "given: pass the folder of the AVE release (docs/data.md)"
         )
     if manual_dir is not None and (not os.path.isdir(manual_dir) or not os.listdir(manual_dir)):
         # TFDS raises a bare AssertionError for this case; say it in one line.

@@ -51,7 +51,7 @@ def define_flags() -> None:
         "config_base_path",
         None,
         "Where models.config says the models live, the server's view of --export_dir "
-        "(default /models, where the README's docker command mounts it).",
+        "(default /models, where the docker command of docs/serving.md mounts it).",
     )
     extract.define_weight_flags()  # --vggish_checkpoint, --vgg19_weights
 

@@ -73,7 +73,7 @@ def check_weight_flags() -> None:
     `UsageError` otherwise); looks at the files only (the weights load with TensorFlow)."""
     for name in ("vggish_checkpoint", "vgg19_weights"):
         if not FLAGS[name].value:
-            raise UsageError(f"--{name} is required (see README 'Your own videos')")
+            raise UsageError(f"--{name} is required (see docs/videos.md)")
     checkpoint = pathlib.Path(FLAGS.vggish_checkpoint)  # a V1 file or a V2 prefix
     if not (checkpoint.exists() or pathlib.Path(f"{checkpoint}.index").exists()):
         raise UsageError(f"VGGish checkpoint {checkpoint}: no such file")  # (as vggish says)

@@ -5,7 +5,7 @@
     #> serving psp_fully version(s) [1] at http://127.0.0.1:8501/v1/models/psp_fully
     #> gRPC (TF Serving's PredictionService, ModelService) at 127.0.0.1:8500
 
-Production serving is TensorFlow Serving (see the README's "Serving" section); this server
+Production serving is TensorFlow Serving (see docs/serving.md); this server
 follows its REST API for this model so that machines without it (and the tests) can exercise
 the same contract. It serves the highest integer version under `--model_base_path` and picks
 up new versions while running. Bad input (a missing folder, a malformed label, a label naming

@@ -9,7 +9,8 @@ prints their segment accuracy on the test split:
 * with video context: the same plus the video's mean of both (a crude temporal model).
 
 Plus the majority-class rate. A per-segment linear model should be clearly worse than a model
-that sees the whole video (PSP); see README, section Data, for the measured numbers.
+that sees the whole video (PSP); docs/data.md, "What the synthetic AVE models", has the
+measured numbers.
 """
 
 import os

@@ -27,7 +27,7 @@ from tfds_ave import clips_csv, interrupted_builds, release, synthetic, videos
 FEATURE_ENCODING = tfds.features.Encoding.BYTES
 """How the float32 feature tensors are stored: raw little-endian bytes.
 
-Measured by ``benchmarks/data_benchmark.py`` (see README, section Data): ZLIB saves little on
+Measured by ``benchmarks/data_benchmark.py`` (see docs/data.md, "Encoding"): ZLIB saves little on
 float features and halves decode throughput; ``NONE`` (a float_list proto) is slower to write
 and parse than raw bytes."""
 

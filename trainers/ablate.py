@@ -68,7 +68,7 @@ TABLE1 = {  # name -> (changes, fully %, weakly %)
     "w/o PSP": ((("tau", math.inf),), 73.7, 70.2),
     "ASP": ((("tau", -math.inf),), 75.9, 71.2),
     "WPSP": ((("tau", 0.0),), 76.0, 71.2),
-    # The released code's own SelfAttention (see README, "Ablations"), PSP's tau.
+    # The released code's own SelfAttention (see docs/training.md, "Ablations"), PSP's tau.
     "SAPSP": ((("self_attention", "official"), ("tau", 0.095)), 75.4, 70.8),
     "PSP": ((("tau", 0.095),), 77.8, 73.5),
 }

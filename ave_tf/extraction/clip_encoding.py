@@ -15,7 +15,7 @@
   little-endian int16 = round(value x 32768), clipped: 320,000 bytes per video.
 
 Only the JPEG rounding and the int16 rounding separate the model's features from
-`extractor.FeatureExtractor`'s; README "Video in" states how much they change the outputs.
+`extractor.FeatureExtractor`'s; docs/serving.md "Video in" states how much they change the outputs.
 """
 
 import numpy as np

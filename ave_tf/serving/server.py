@@ -62,7 +62,7 @@ _CONTENT_LENGTH = re.compile(r"[0-9]+")
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
-    """What one server process takes on at once (see the README's "Limits").
+    """What one server process takes on at once (see docs/serving.md, "Limits").
 
     Attributes:
         max_body_bytes: request bodies (and gzip bodies once decompressed) above this get 413.
