@@ -52,7 +52,8 @@ import tensorflow as tf
 
 from ave_tf import ave
 from ave_tf.atomic_files import write_text_atomic
-from ave_tf.predictors import check_model_name, saved_model_versions
+from ave_tf.inputs import FEATURE_SHAPES
+from ave_tf.model_files import check_model_name, saved_model_versions
 
 SIGNATURE_NAME = "serving_default"
 BYTES_SIGNATURE_NAME = "predict_bytes"
@@ -61,11 +62,6 @@ MODELS_CONFIG = "models.config"
 DEFAULT_CONFIG_BASE_PATH = "/models"
 """Where `models.config` says the models live: the mount point of the `docker run` command."""
 
-FEATURE_SHAPES = {
-    "audio": (ave.NUM_SEGMENTS, ave.AUDIO_DIM),
-    "visual": (ave.NUM_SEGMENTS, *ave.VISUAL_SHAPE),
-}
-"""One video's feature shape per input of `serving_default`."""
 BYTES_SUFFIX = "_bytes"
 """`predict_bytes` names its inputs `<feature>_bytes` (`audio_bytes`, `visual_bytes`)."""
 

@@ -32,6 +32,7 @@ import pathlib
 
 from absl import flags
 
+from ave_tf import extract, model_files, predictors
 from ave_tf.errors import UsageError
 
 FLAGS = flags.FLAGS
@@ -40,8 +41,6 @@ VIDEO_MODEL_NAME = "psp_video"
 
 def define_flags() -> None:
     """Defines this command's flags (only when run as a program: importing defines none)."""
-    from ave_tf import extract
-
     flags.DEFINE_string(
         "model", None, "The trained PSP model: a .keras file, a SavedModel or an export root."
     )
@@ -72,10 +71,10 @@ def psp_serving(path: str | os.PathLike):
     """The trained PSP model at ``path`` as ``(serve, resource)``: ``serve(audio, visual)``
     returns the features model's serving outputs; ``resource`` owns its variables (the
     SavedModel being written must track it)."""
-    from ave_tf import export, predictors
+    from ave_tf import export  # TensorFlow: loaded with the model
 
-    path = predictors.resolve_model_path(path)
-    if path.suffix == predictors.KERAS_SUFFIX:
+    path = model_files.resolve_model_path(path)
+    if path.suffix == model_files.KERAS_SUFFIX:
         model = predictors.load_keras_model(path)
         return export.serving_function(model), model
     loaded = predictors.load_saved_model(path)
@@ -133,13 +132,11 @@ def main(argv):
         raise UsageError(f"unexpected arguments {argv[1:]}")
     if not FLAGS.model:
         raise UsageError("--model is required: a .keras file, a SavedModel or an export root")
-    from ave_tf import extract, predictors
-
     try:
-        predictors.check_model_name(FLAGS.name)
+        model_files.check_model_name(FLAGS.name)
     except ValueError as error:
         raise UsageError(f"--name: {error}") from None
-    predictors.resolve_model_path(FLAGS.model)  # a wrong path fails before the weights load
+    model_files.resolve_model_path(FLAGS.model)  # a wrong path fails before the weights load
     extractor = extract.feature_extractor()
     psp = psp_serving(FLAGS.model)
     path = export_video_model(

@@ -39,7 +39,8 @@ from ave_tf.atomic_files import write_json_atomic
 from ave_tf.errors import UsageError
 from ave_tf.events import format_timeline, segment_events
 from ave_tf.serving import rest_api
-from ave_tf.serving.client import Prediction, ServingClient, ServingError, check_inputs
+from ave_tf.inputs import check_inputs
+from ave_tf.serving.client import Prediction, ServingClient, ServingError
 
 FLAGS = flags.FLAGS
 DEFAULT_TIMEOUT = 60.0
