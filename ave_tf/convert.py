@@ -39,10 +39,18 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
+from absl import flags
 
 from ave_tf import torch_checkpoint
 from ave_tf.atomic_files import atomic_path
-from ave_tf.config import FullySupervisedConfig, PSPConfig, WeaklySupervisedConfig, parse_tau
+from ave_tf.config import (
+    AVELFullySupervisedConfig,
+    AVELWeaklySupervisedConfig,
+    FullySupervisedConfig,
+    PSPConfig,
+    WeaklySupervisedConfig,
+    parse_tau,
+)
 from ave_tf.errors import UsageError
 from ave_tf.state_dicts import (
     Assignment,
@@ -226,8 +234,6 @@ def _keras_path(path: str | os.PathLike) -> pathlib.Path:
 
 
 def main(argv):
-    from absl import flags
-
     arguments = argv[1:]
     if len(arguments) != 2:
         raise UsageError(
@@ -270,8 +276,7 @@ def main(argv):
 
 def _convert_att_net(checkpoint_path: str, output_path: str, setting: str) -> None:
     """``--model avel``: an AVE-ECCV18 ``att_Net`` checkpoint -> the AVEL ``.keras`` file."""
-    from ave_tf.avel_weights import att_net_model
-    from ave_tf.config import AVELFullySupervisedConfig, AVELWeaklySupervisedConfig
+    from ave_tf.avel_weights import att_net_model  # Keras: after the arguments are checked
 
     checkpoint = read_checkpoint(checkpoint_path)
     form = "npz" if checkpoint.serialization == "npz" else f"PyTorch {checkpoint.serialization}"
@@ -296,8 +301,6 @@ def _convert_att_net(checkpoint_path: str, output_path: str, setting: str) -> No
 
 
 def _define_flags():
-    from absl import flags
-
     flags.DEFINE_enum(
         "model",
         "psp",

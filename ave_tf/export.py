@@ -49,6 +49,7 @@ from collections.abc import Callable, Mapping
 import keras
 import numpy as np
 import tensorflow as tf
+from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
 from ave_tf import ave
 from ave_tf.atomic_files import write_text_atomic
@@ -215,8 +216,6 @@ def warmup_inputs() -> dict[str, dict[str, np.ndarray]]:
 
 def _write_warmup_requests(path: pathlib.Path) -> None:
     """Writes `warmup_inputs()` as TF Serving's warm-up file (TFRecord of `PredictionLog`s)."""
-    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
-
     target = path / WARMUP_REQUESTS
     target.parent.mkdir()
     with tf.io.TFRecordWriter(str(target)) as writer:
@@ -235,8 +234,6 @@ def _write_warmup_requests(path: pathlib.Path) -> None:
 def read_warmup_requests(path: str | os.PathLike) -> list[tuple[str, dict[str, np.ndarray]]]:
     """(signature, input arrays) of each request in the warm-up file of the version at `path`
     (none when it has no such file)."""
-    from tensorflow_serving.apis import prediction_log_pb2
-
     source = pathlib.Path(path) / WARMUP_REQUESTS
     if not source.is_file():
         return []

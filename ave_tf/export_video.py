@@ -34,6 +34,7 @@ from absl import flags
 
 from ave_tf import extract, model_files, predictors
 from ave_tf.errors import UsageError
+from ave_tf.extraction.clip_encoding import FRAMES_PER_VIDEO
 
 FLAGS = flags.FLAGS
 VIDEO_MODEL_NAME = "psp_video"
@@ -57,9 +58,7 @@ def define_flags() -> None:
 
 def video_inputs() -> list:
     """The signature's inputs: ``frames`` string (None, 160), ``waveform`` string (None,)."""
-    import tensorflow as tf
-
-    from ave_tf.extraction.clip_encoding import FRAMES_PER_VIDEO
+    import tensorflow as tf  # TensorFlow: only when a model is exported
 
     return [
         tf.TensorSpec((None, FRAMES_PER_VIDEO), tf.string, name="frames"),
@@ -104,10 +103,10 @@ def export_video_model(
     Returns:
         The new version directory.
     """
-    import keras
+    import keras  # Keras and TensorFlow: after the flags are checked
 
-    from ave_tf import export
-    from ave_tf.extraction.graph import clip_features
+    from ave_tf import export  # (imports TensorFlow)
+    from ave_tf.extraction.graph import clip_features  # (imports TensorFlow)
 
     serve, resource = psp
 
