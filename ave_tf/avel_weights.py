@@ -24,8 +24,13 @@ import keras
 import numpy as np
 
 from ave_tf.config import AVELConfig
-from ave_tf.convert import Assignment, assign_state_dict, linear_assignments, lstm_assignments
 from ave_tf.models import model_for_config
+from ave_tf.state_dicts import (
+    Assignment,
+    assign_state_dict,
+    linear_assignments,
+    lstm_assignments,
+)
 
 
 def _assignments(model: keras.Model) -> Iterator[Assignment]:
@@ -46,7 +51,7 @@ def load_att_net_weights(model: keras.Model, state_dict: Mapping[str, np.ndarray
     AVEL config.
 
     Raises:
-        ave_tf.convert.StateDictError: a needed key is missing, a key is unknown, or a value
+        ave_tf.state_dicts.StateDictError: a needed key is missing, a key is unknown, or a value
             has the wrong shape or is not finite (the message names the key and shapes).
     """
     assign_state_dict(list(_assignments(model)), state_dict, set(), "AVEL (att_Net)")

@@ -16,7 +16,8 @@ An ``.npz`` of the ``state_dict`` (``numpy.savez(path, **{key: array})``) is rea
 Keys are the official names, e.g. ``psp.v_L1.weight`` or
 ``lstm_a_v.lstm_audio.bias_hh_l0_reverse``, values in PyTorch layout (a Linear weight is
 (out, in); LSTM gates i, f, g, o with two biases). The written ``.keras`` file reloads with
-``keras.models.load_model`` after ``import ave_tf.models``. It prints, e.g.::
+``ave_tf.predictors.load_keras_model`` (or ``keras.models.load_model`` after
+``import ave_tf.models``). It prints, e.g.::
 
     read 47 tensors from PSP_fully.pt (PyTorch legacy format: a pickled fully_model.psp_net module)
     wrote psp_fully.keras: the official fully network, tau=0.099
@@ -34,15 +35,31 @@ import functools
 import os
 import pathlib
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
+from absl import flags
 
 from ave_tf import torch_checkpoint
 from ave_tf.atomic_files import atomic_path
-from ave_tf.config import FullySupervisedConfig, PSPConfig, WeaklySupervisedConfig, parse_tau
+from ave_tf.config import (
+    AVELFullySupervisedConfig,
+    AVELWeaklySupervisedConfig,
+    FullySupervisedConfig,
+    PSPConfig,
+    WeaklySupervisedConfig,
+    parse_tau,
+)
 from ave_tf.errors import UsageError
+from ave_tf.state_dicts import (
+    Assignment,
+    StateDictError,
+    assign_state_dict,
+    linear_assignments,
+    lstm_assignments,
+    same_assignment,
+)
 
 if TYPE_CHECKING:
     import keras
@@ -69,51 +86,6 @@ DATA_PARALLEL_PREFIX = "module."
 """What ``nn.DataParallel`` puts before every key of the network it wraps."""
 
 
-class StateDictError(UsageError, ValueError):
-    """The official state dict does not fit the network: names the key and the shapes."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Assignment:
-    """One Keras variable and the official parameters it is computed from."""
-
-    variable: keras.Variable
-    keys: tuple[str, ...]
-    to_keras: Callable[..., np.ndarray]
-    official_shape: tuple[int, ...]
-
-
-def _transposed(variable, key) -> Assignment:
-    return Assignment(variable, (key,), np.transpose, tuple(reversed(variable.shape)))
-
-
-def _same(variable, key) -> Assignment:
-    return Assignment(variable, (key,), np.asarray, tuple(variable.shape))
-
-
-def linear_assignments(dense, key: str) -> Iterator[Assignment]:
-    """A ``keras.layers.Dense`` from torch ``nn.Linear`` ``<key>.weight`` (transposed) and bias."""
-    yield _transposed(dense.kernel, f"{key}.weight")
-    if dense.use_bias:
-        yield _same(dense.bias, f"{key}.bias")
-
-
-def lstm_assignments(bidirectional, key: str) -> Iterator[Assignment]:
-    """A bidirectional Keras LSTM from a one-layer bidirectional torch ``nn.LSTM`` ``<key>``.
-
-    Both gate orders are (input, forget, cell, output); torch's two biases are summed.
-    """
-    for direction, suffix in (
-        (bidirectional.forward_layer, ""),
-        (bidirectional.backward_layer, "_reverse"),
-    ):
-        cell = direction.cell
-        yield _transposed(cell.kernel, f"{key}.weight_ih_l0{suffix}")
-        yield _transposed(cell.recurrent_kernel, f"{key}.weight_hh_l0{suffix}")
-        keys = (f"{key}.bias_ih_l0{suffix}", f"{key}.bias_hh_l0{suffix}")
-        yield Assignment(cell.bias, keys, np.add, tuple(cell.bias.shape))
-
-
 def _assignments(model: keras.Model, setting: str) -> Iterator[Assignment]:
     """Every Keras variable of ``model`` with the official key(s) it comes from."""
     if any(layer.name.endswith("self_attention") for layer in model.layers):
@@ -129,8 +101,8 @@ def _assignments(model: keras.Model, setting: str) -> Iterator[Assignment]:
     official |= {"w3_visual": "v_fc", "w3_audio": "a_fc"}
     for name, dense in psp.projections.items():
         yield from linear_assignments(dense, f"psp.{official[name]}")
-    yield _same(psp.layer_norm.gamma, "psp.layer_norm.weight")
-    yield _same(psp.layer_norm.beta, "psp.layer_norm.bias")
+    yield same_assignment(psp.layer_norm.gamma, "psp.layer_norm.weight")
+    yield same_assignment(psp.layer_norm.beta, "psp.layer_norm.bias")
     yield from linear_assignments(model.get_layer("classifier_hidden"), "L1")
     yield from linear_assignments(model.get_layer("classifier_output"), "L2")
     if setting == "fully":
@@ -167,65 +139,6 @@ def load_official_weights(model: keras.Model, state_dict: Mapping[str, np.ndarra
     """
     ignorable = UNUSED_KEYS[setting] | ({"W3.weight"} if setting == "weakly" else set())
     assign_state_dict(list(_assignments(model, setting)), state_dict, ignorable, setting)
-
-
-def assign_state_dict(
-    assignments: list[Assignment],
-    state_dict: Mapping[str, np.ndarray | torch_checkpoint.StoredTensor],
-    ignorable: set[str],
-    network: str,
-):
-    """Checks all of ``state_dict`` against ``assignments`` (`checked_state_dict`), then assigns
-    every variable: on an error no variable has changed. ``ignorable`` keys may be present
-    unused (they are never read); ``network`` names the network in the unknown-key error."""
-    expected = {key: a.official_shape for a in assignments for key in a.keys}
-    values = checked_state_dict(state_dict, expected, ignorable, network)
-    for assignment in assignments:
-        assignment.variable.assign(assignment.to_keras(*(values[k] for k in assignment.keys)))
-
-
-def checked_state_dict(
-    state_dict: Mapping[str, np.ndarray | torch_checkpoint.StoredTensor],
-    expected: Mapping[str, tuple[int, ...]],
-    ignorable: set[str],
-    network: str,
-) -> dict[str, np.ndarray]:
-    """The ``expected`` keys of ``state_dict`` as float32 arrays of the expected shapes.
-
-    Names, shapes and dtypes are checked before any `StoredTensor` is read, so a file reads no
-    more than the expected shapes hold; then each is read and checked to be finite.
-
-    Raises:
-        StateDictError: a key is missing, a key is neither expected nor ``ignorable``, or a
-            value has another shape, a dtype that is not floating point, or NaN/Inf values.
-    """
-    missing = sorted(set(expected) - set(state_dict))
-    if missing:
-        raise StateDictError(f"missing key {missing[0]!r} (all missing: {missing})")
-    unknown = sorted(set(state_dict) - set(expected) - ignorable)
-    if unknown:
-        shown = ", ".join(map(torch_checkpoint.shown, unknown[:10]))
-        raise StateDictError(
-            f"unknown key {torch_checkpoint.shown(unknown[0])} for the {network} network "
-            f"({len(unknown)} in all: {shown}{', ...' if len(unknown) > 10 else ''})"
-        )
-    for key, shape in expected.items():
-        value = state_dict[key]
-        if not isinstance(value, torch_checkpoint.StoredTensor):
-            value = np.asarray(value)
-        if tuple(value.shape) != shape:
-            raise StateDictError(f"key {key!r} has shape {tuple(value.shape)}; expected {shape}")
-        if value.dtype.kind != "f":
-            raise StateDictError(f"key {key!r} has dtype {value.dtype}; expected floating point")
-    values = {}
-    for key in expected:
-        value = state_dict[key]
-        if isinstance(value, torch_checkpoint.StoredTensor):
-            value = value.read()
-        values[key] = np.asarray(value, dtype=np.float32)
-        if not np.all(np.isfinite(values[key])):
-            raise StateDictError(f"key {key!r} holds NaN or Inf values")
-    return values
 
 
 def official_model(
@@ -321,8 +234,6 @@ def _keras_path(path: str | os.PathLike) -> pathlib.Path:
 
 
 def main(argv):
-    from absl import flags
-
     arguments = argv[1:]
     if len(arguments) != 2:
         raise UsageError(
@@ -365,8 +276,7 @@ def main(argv):
 
 def _convert_att_net(checkpoint_path: str, output_path: str, setting: str) -> None:
     """``--model avel``: an AVE-ECCV18 ``att_Net`` checkpoint -> the AVEL ``.keras`` file."""
-    from ave_tf.avel_weights import att_net_model
-    from ave_tf.config import AVELFullySupervisedConfig, AVELWeaklySupervisedConfig
+    from ave_tf.avel_weights import att_net_model  # Keras: after the arguments are checked
 
     checkpoint = read_checkpoint(checkpoint_path)
     form = "npz" if checkpoint.serialization == "npz" else f"PyTorch {checkpoint.serialization}"
@@ -391,8 +301,6 @@ def _convert_att_net(checkpoint_path: str, output_path: str, setting: str) -> No
 
 
 def _define_flags():
-    from absl import flags
-
     flags.DEFINE_enum(
         "model",
         "psp",

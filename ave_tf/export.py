@@ -49,10 +49,12 @@ from collections.abc import Callable, Mapping
 import keras
 import numpy as np
 import tensorflow as tf
+from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
 from ave_tf import ave
 from ave_tf.atomic_files import write_text_atomic
-from ave_tf.predictors import check_model_name, saved_model_versions
+from ave_tf.inputs import FEATURE_SHAPES
+from ave_tf.model_files import check_model_name, saved_model_versions
 
 SIGNATURE_NAME = "serving_default"
 BYTES_SIGNATURE_NAME = "predict_bytes"
@@ -61,11 +63,6 @@ MODELS_CONFIG = "models.config"
 DEFAULT_CONFIG_BASE_PATH = "/models"
 """Where `models.config` says the models live: the mount point of the `docker run` command."""
 
-FEATURE_SHAPES = {
-    "audio": (ave.NUM_SEGMENTS, ave.AUDIO_DIM),
-    "visual": (ave.NUM_SEGMENTS, *ave.VISUAL_SHAPE),
-}
-"""One video's feature shape per input of `serving_default`."""
 BYTES_SUFFIX = "_bytes"
 """`predict_bytes` names its inputs `<feature>_bytes` (`audio_bytes`, `visual_bytes`)."""
 
@@ -219,8 +216,6 @@ def warmup_inputs() -> dict[str, dict[str, np.ndarray]]:
 
 def _write_warmup_requests(path: pathlib.Path) -> None:
     """Writes `warmup_inputs()` as TF Serving's warm-up file (TFRecord of `PredictionLog`s)."""
-    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
-
     target = path / WARMUP_REQUESTS
     target.parent.mkdir()
     with tf.io.TFRecordWriter(str(target)) as writer:
@@ -239,8 +234,6 @@ def _write_warmup_requests(path: pathlib.Path) -> None:
 def read_warmup_requests(path: str | os.PathLike) -> list[tuple[str, dict[str, np.ndarray]]]:
     """(signature, input arrays) of each request in the warm-up file of the version at `path`
     (none when it has no such file)."""
-    from tensorflow_serving.apis import prediction_log_pb2
-
     source = pathlib.Path(path) / WARMUP_REQUESTS
     if not source.is_file():
         return []

@@ -32,7 +32,9 @@ import pathlib
 
 from absl import flags
 
+from ave_tf import extract, model_files, predictors
 from ave_tf.errors import UsageError
+from ave_tf.extraction.clip_encoding import FRAMES_PER_VIDEO
 
 FLAGS = flags.FLAGS
 VIDEO_MODEL_NAME = "psp_video"
@@ -40,8 +42,6 @@ VIDEO_MODEL_NAME = "psp_video"
 
 def define_flags() -> None:
     """Defines this command's flags (only when run as a program: importing defines none)."""
-    from ave_tf import extract
-
     flags.DEFINE_string(
         "model", None, "The trained PSP model: a .keras file, a SavedModel or an export root."
     )
@@ -58,9 +58,7 @@ def define_flags() -> None:
 
 def video_inputs() -> list:
     """The signature's inputs: ``frames`` string (None, 160), ``waveform`` string (None,)."""
-    import tensorflow as tf
-
-    from ave_tf.extraction.clip_encoding import FRAMES_PER_VIDEO
+    import tensorflow as tf  # TensorFlow: only when a model is exported
 
     return [
         tf.TensorSpec((None, FRAMES_PER_VIDEO), tf.string, name="frames"),
@@ -72,10 +70,10 @@ def psp_serving(path: str | os.PathLike):
     """The trained PSP model at ``path`` as ``(serve, resource)``: ``serve(audio, visual)``
     returns the features model's serving outputs; ``resource`` owns its variables (the
     SavedModel being written must track it)."""
-    from ave_tf import export, predictors
+    from ave_tf import export  # TensorFlow: loaded with the model
 
-    path = predictors.resolve_model_path(path)
-    if path.suffix == predictors.KERAS_SUFFIX:
+    path = model_files.resolve_model_path(path)
+    if path.suffix == model_files.KERAS_SUFFIX:
         model = predictors.load_keras_model(path)
         return export.serving_function(model), model
     loaded = predictors.load_saved_model(path)
@@ -105,10 +103,10 @@ def export_video_model(
     Returns:
         The new version directory.
     """
-    import keras
+    import keras  # Keras and TensorFlow: after the flags are checked
 
-    from ave_tf import export
-    from ave_tf.extraction.graph import clip_features
+    from ave_tf import export  # (imports TensorFlow)
+    from ave_tf.extraction.graph import clip_features  # (imports TensorFlow)
 
     serve, resource = psp
 
@@ -133,13 +131,11 @@ def main(argv):
         raise UsageError(f"unexpected arguments {argv[1:]}")
     if not FLAGS.model:
         raise UsageError("--model is required: a .keras file, a SavedModel or an export root")
-    from ave_tf import extract, predictors
-
     try:
-        predictors.check_model_name(FLAGS.name)
+        model_files.check_model_name(FLAGS.name)
     except ValueError as error:
         raise UsageError(f"--name: {error}") from None
-    predictors.resolve_model_path(FLAGS.model)  # a wrong path fails before the weights load
+    model_files.resolve_model_path(FLAGS.model)  # a wrong path fails before the weights load
     extractor = extract.feature_extractor()
     psp = psp_serving(FLAGS.model)
     path = export_video_model(

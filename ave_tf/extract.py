@@ -24,6 +24,10 @@ from absl import flags
 
 from ave_tf import interrupts
 from ave_tf.errors import UsageError
+from ave_tf.extraction import decode
+from ave_tf.extraction.extractor import FeatureExtractor
+from ave_tf.extraction.features_file import FeatureParts
+from ave_tf.videos import Videos
 
 FLAGS = flags.FLAGS
 VIDEO_SUFFIXES = frozenset(
@@ -83,8 +87,6 @@ def check_weight_flags() -> None:
 
 def feature_extractor(batch_size: int = 32):
     """The `FeatureExtractor` of ``--vggish_checkpoint`` and ``--vgg19_weights``."""
-    from ave_tf.extraction.extractor import FeatureExtractor
-
     check_weight_flags()
     return FeatureExtractor.from_files(FLAGS.vggish_checkpoint, FLAGS.vgg19_weights, batch_size)
 
@@ -92,9 +94,6 @@ def feature_extractor(batch_size: int = 32):
 def video_features(path: str):
     """One video file as `ave_tf.videos.Videos` (audio (1, 10, 128), visual (1, 10, 7, 7, 512)),
     extracted with the model flags: what ``ave_tf.predict --video`` predicts on."""
-    from ave_tf.extraction import decode
-    from ave_tf.videos import Videos
-
     decode.check_video(path, FLAGS.silent_audio, flag="video")  # before the weights load
     audio, visual = feature_extractor().extract(path, FLAGS.start_seconds, FLAGS.silent_audio)
     return Videos(audio[None], visual[None], None, (pathlib.Path(path).stem,))
@@ -110,9 +109,7 @@ def list_videos(
     if annotations and not videos_dir:
         raise UsageError("--annotations needs --videos_dir")
     if files:
-        from ave_tf.extraction.decode import check_video_file
-
-        paths = [check_video_file(file) for file in files]
+        paths = [decode.check_video_file(file) for file in files]
         return [(path.stem, path) for path in paths]
     folder = pathlib.Path(videos_dir)
     if not folder.is_dir():
@@ -126,7 +123,7 @@ def list_videos(
         if not found:
             raise UsageError(f"--videos_dir {folder}: no video files ({' '.join(VIDEO_SUFFIXES)})")
         return list(found.items())
-    from tfds_ave.annotations import AnnotationError, parse_annotations
+    from tfds_ave.annotations import AnnotationError, parse_annotations  # (tfds_ave imports TFDS)
 
     source = pathlib.Path(annotations)
     if not source.is_file():
@@ -163,9 +160,7 @@ def extract_to_file(
     Returns:
         The output path.
     """
-    import tqdm
-
-    from ave_tf.extraction.features_file import FeatureParts
+    import tqdm  # tqdm (comes with TFDS): only when videos are extracted
 
     parts = FeatureParts(output, {"start_seconds": start_seconds, "silent_audio": silent_audio})
     distinct = list({str(path): path for _, path in videos}.values())  # annotated twice: once
@@ -193,8 +188,6 @@ def main(argv):
         raise UsageError("--output FEATURES.h5 is required")
     videos = list_videos(argv[1:], FLAGS.videos_dir, FLAGS.annotations)
     if argv[1:]:  # the files named (a folder's videos are looked at as they are extracted)
-        from ave_tf.extraction import decode
-
         for _, path in videos:
             decode.check_video(path, FLAGS.silent_audio)
     output = extract_to_file(

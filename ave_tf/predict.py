@@ -35,11 +35,21 @@ import pathlib
 
 from absl import flags
 
+from ave_tf import extract, videos
 from ave_tf.atomic_files import write_json_atomic
 from ave_tf.errors import UsageError
 from ave_tf.events import format_timeline, segment_events
-from ave_tf.serving import rest_api
-from ave_tf.serving.client import Prediction, ServingClient, ServingError, check_inputs
+from ave_tf.extraction import clip_encoding, decode
+from ave_tf.serving import clip_client, rest_api
+from ave_tf.inputs import check_inputs
+from ave_tf.model_files import resolve_model_path
+from ave_tf.predictors import (
+    VIDEO_SIGNATURE_INPUTS,
+    load_predictor,
+    predict_in_batches,
+    signature_inputs,
+)
+from ave_tf.serving.client import Prediction, ServingClient, ServingError
 
 FLAGS = flags.FLAGS
 DEFAULT_TIMEOUT = 60.0
@@ -77,8 +87,6 @@ def define_flags() -> None:
         "frames per video).",
     )
     flags.DEFINE_string("json_output", None, "Write the predictions as JSON to this file.")
-    from ave_tf.extraction import clip_encoding  # (imports TensorFlow)
-
     flags.DEFINE_string(
         "video",
         None,
@@ -98,8 +106,6 @@ def define_flags() -> None:
         lower_bound=1,
         upper_bound=100,
     )
-    from ave_tf import extract
-
     extract.define_model_flags()  # --vggish_checkpoint, --vgg19_weights, --start_seconds, ...
 
 
@@ -128,8 +134,6 @@ def video_reports(video_ids: list[str], prediction: Prediction) -> list[dict]:
 
 def read_videos(files: list[str], tfds_spec: str | None, data_dir: str | None, video: str | None):
     """The videos of the one FILE, of `--tfds` or of `--video` (`ave_tf.videos.Videos`)."""
-    from ave_tf import videos
-
     if [bool(tfds_spec), bool(files), bool(video)].count(True) != 1 or len(files) > 1:
         raise UsageError(
             "give exactly one FILE (.npz/.h5), --tfds tfds_ave/<config>:<split> or --video FILE"
@@ -138,16 +142,12 @@ def read_videos(files: list[str], tfds_spec: str | None, data_dir: str | None, v
         config, split = videos.parse_split_spec(tfds_spec)
         return videos.read_split(config, split, data_dir=data_dir)
     if video:
-        from ave_tf import extract
-
         return extract.video_features(video)
     return videos.read_features_file(files[0])
 
 
 def clip_request(path: str) -> dict:
     """The video-in model's inputs for the ``--video`` file (decoded and encoded here)."""
-    from ave_tf.extraction import clip_encoding, decode
-
     clip = decode.read_clip(path, FLAGS.start_seconds, FLAGS.silent_audio)
     try:
         return clip_encoding.clip_inputs([clip], FLAGS.frame_format, FLAGS.jpeg_quality)
@@ -157,8 +157,6 @@ def clip_request(path: str) -> dict:
 
 def takes_clips(input_names) -> bool:
     """Whether a signature with these inputs is the video-in model's."""
-    from ave_tf.predictors import VIDEO_SIGNATURE_INPUTS
-
     return sorted(input_names) == sorted(VIDEO_SIGNATURE_INPUTS)
 
 
@@ -166,8 +164,6 @@ def server_predictor(client, clips: bool):
     """``inputs -> outputs`` through a `ServingClient` (REST: features as JSON numbers or b64
     float32 with `binary`, a video-in model's frames and waveform as b64 values) or a
     `GrpcClient` (binary TensorProtos; frames and waveform as string tensors)."""
-    from ave_tf.serving import clip_client
-
     if not isinstance(client, ServingClient):  # gRPC
         if clips:
             return client.predict_outputs
@@ -206,14 +202,6 @@ def server_client():
 
 
 def main(argv):
-    from ave_tf.extraction import decode
-    from ave_tf.predictors import (
-        load_predictor,
-        predict_in_batches,
-        resolve_model_path,
-        signature_inputs,
-    )
-
     if [bool(FLAGS.server), bool(FLAGS.grpc), bool(FLAGS.local)].count(True) != 1:
         raise UsageError("give exactly one of --server URL, --grpc HOST:PORT or --local MODEL")
     # The inputs first, before TensorFlow, a model or a server: a video file PyAV opens, a
@@ -227,8 +215,6 @@ def main(argv):
         if FLAGS.local:  # (the model is looked at first only for a --video)
             clips = FLAGS.video is not None and takes_clips(signature_inputs(FLAGS.local))
         else:
-            from ave_tf.serving import clip_client
-
             client = server_client()
             clips = FLAGS.video is not None and takes_clips(
                 clip_client.signature_input_names(client.metadata())

@@ -10,10 +10,14 @@ Either way the outputs are those of the ``serving_default`` signature (``ave_tf.
 NumPy arrays: ``segment_probabilities`` (B, 10, 29), ``segment_classes`` (B, 10),
 ``is_event`` (B, 10), ``video_class`` (B,) and ``class_names`` (B, 29). A ``.keras`` model is
 run through the very function that signature wraps (``export.serving_function``). Inputs are
-checked (shape, finite values) before the model sees them.
+checked (shape, finite values; ``ave_tf.inputs``) before the model sees them.
+
+``load_keras_model`` is the project's one way to reload a ``.keras`` file as a Keras model
+(training's export, ``ave_tf.export_video`` and ``ave_tf.visualize`` use it): it registers
+ave-tf's custom objects first. Importing this module loads neither TensorFlow nor Keras; its
+loaders do.
 """
 
-import os
 import pathlib
 import re
 from collections.abc import Callable, Mapping
@@ -21,8 +25,9 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from ave_tf.errors import UsageError
+from ave_tf.inputs import check_inputs
+from ave_tf.model_files import KERAS_SUFFIX, ModelSourceError, resolve_model_path
 
-KERAS_SUFFIX = ".keras"
 SIGNATURE_INPUTS = ("audio", "visual")
 VIDEO_SIGNATURE_INPUTS = ("frames", "waveform")
 """The inputs of the video-in model's signature (``ave_tf.export_video``)."""
@@ -31,55 +36,11 @@ SIGNATURE_OUTPUT = "segment_probabilities"
 Predictor = Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
 
 
-class ModelSourceError(UsageError):
-    """A path that cannot be loaded as a PSP model (the message names it and why)."""
-
-
-def is_saved_model(path) -> bool:
-    """Whether ``path`` is a TensorFlow SavedModel folder."""
-    return (pathlib.Path(path) / "saved_model.pb").is_file()
-
-
-def saved_model_versions(model_dir) -> list[int]:
-    """Sorted integer versions under ``model_dir`` that hold a complete SavedModel (also
-    ``ave_tf.export.saved_model_versions``)."""
-    model_dir = pathlib.Path(model_dir)
-    if not model_dir.is_dir():
-        return []
-    return sorted(
-        int(child.name)
-        for child in model_dir.iterdir()
-        if child.name.isdigit() and is_saved_model(child)
-    )
-
-
-def check_model_name(name: str) -> None:
-    """Raises ValueError unless ``name`` is a plain, non-numeric directory name (a model's
-    folder in a versioned export root)."""
-    if not name or name.startswith(".") or "/" in name or os.sep in name or name.isdigit():
-        raise ValueError(f"model name must be a plain, non-numeric directory name; got {name!r}")
-
-
-def resolve_model_path(path) -> pathlib.Path:
-    """The ``.keras`` file or SavedModel folder that ``path`` names; for a versioned export
-    root, its newest complete version."""
-    path = pathlib.Path(path)
-    if (path.suffix == KERAS_SUFFIX and path.is_file()) or is_saved_model(path):
-        return path
-    versions = saved_model_versions(path)
-    if not versions:
-        raise ModelSourceError(
-            f"{path} is neither a .keras file, a SavedModel folder nor a folder of "
-            "SavedModel versions"
-        )
-    return path / str(versions[-1])
-
-
 def load_keras_model(path):
     """Loads a ``.keras`` file (registering ave_tf's custom objects first)."""
-    import keras
+    import keras  # Keras (and TensorFlow): only when a model is loaded
 
-    import ave_tf.models  # noqa: F401  (registers the custom layers)
+    import ave_tf.models  # noqa: F401  (registers the custom objects; imports Keras)
 
     path = pathlib.Path(path)
     if path.suffix != KERAS_SUFFIX or not path.is_file():
@@ -93,7 +54,7 @@ def load_keras_model(path):
 
 def load_saved_model(path):
     """``tf.saved_model.load(path)``; an unreadable folder is a ``ModelSourceError``."""
-    import tensorflow as tf
+    import tensorflow as tf  # TensorFlow: only when a model is loaded
 
     try:
         return tf.saved_model.load(str(path))
@@ -106,7 +67,7 @@ def serving_signature(loaded, path, accepted=(SIGNATURE_INPUTS,)):
     """The ``serving_default`` function of a loaded SavedModel, checked to take one of the
     ``accepted`` input sets (default: ``audio`` and ``visual``) and to output
     ``segment_probabilities``."""
-    from ave_tf.export import SIGNATURE_NAME
+    from ave_tf.export import SIGNATURE_NAME  # (export imports TensorFlow)
 
     signature = loaded.signatures.get(SIGNATURE_NAME)
     if signature is None:
@@ -162,9 +123,9 @@ def signature_inputs(path) -> tuple[str, ...]:
     path = resolve_model_path(path)
     if path.suffix == KERAS_SUFFIX:
         return tuple(sorted(SIGNATURE_INPUTS))
-    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.core.protobuf import saved_model_pb2  # TensorFlow: after the path check
 
-    from ave_tf.export import SIGNATURE_NAME
+    from ave_tf.export import SIGNATURE_NAME  # (export imports TensorFlow)
 
     proto = saved_model_pb2.SavedModel()
     try:
@@ -181,10 +142,9 @@ def load_predictor(path) -> Predictor:
     ``{"frames", "waveform"}`` byte-string arrays; an input its graph refuses is a
     ``UsageError`` naming it."""
     path = resolve_model_path(path)  # before TensorFlow loads: a wrong path fails fast
-    import tensorflow as tf
+    import tensorflow as tf  # TensorFlow: after the path check
 
-    from ave_tf.export import serving_function, serving_inputs
-    from ave_tf.serving.client import check_inputs
+    from ave_tf.export import serving_function, serving_inputs  # (imports TensorFlow)
 
     if path.suffix == KERAS_SUFFIX and path.is_file():
         serve = tf.function(serving_function(load_keras_model(path)), serving_inputs())
@@ -206,7 +166,7 @@ def load_predictor(path) -> Predictor:
 
 
 def _video_predictor(signature, loaded) -> Predictor:
-    import tensorflow as tf
+    import tensorflow as tf  # (already loaded with the model)
 
     def predict(inputs: Mapping[str, np.ndarray], _loaded=loaded) -> dict[str, np.ndarray]:
         arrays = {name: tf.constant(inputs[name]) for name in VIDEO_SIGNATURE_INPUTS}

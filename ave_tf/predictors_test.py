@@ -1,5 +1,8 @@
 """The one model loader: a .keras file, a SavedModel folder and an export root predict alike."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -130,3 +133,33 @@ def test_graph_errors_of_the_signature_checks_become_their_message():
         with pytest.raises(tf.errors.InvalidArgumentError) as raised:
             check(nan)
         assert predictors.graph_error_message(raised.value) == message
+
+
+FRESH_PROCESS = """
+import sys
+import ave_tf
+heavy = [name for name in ("tensorflow", "keras") if name in sys.modules]
+assert not heavy, f"import ave_tf imported {heavy}"
+from ave_tf.predictors import load_keras_model, load_predictor
+heavy = [name for name in ("tensorflow", "keras") if name in sys.modules]
+assert not heavy, f"import ave_tf.predictors imported {heavy}"
+model = load_keras_model(sys.argv[1])
+print(model.get_layer("avga").__class__.__module__)
+load_predictor(sys.argv[1])
+serving = sorted(name for name in sys.modules if name.startswith("ave_tf.serving"))
+assert not serving, f"the loader imported {serving}"
+"""
+
+
+def test_a_fresh_process_loads_a_keras_file_with_the_loader_alone(keras_path):
+    """The documented way (``ave_tf.__init__``): ``import ave_tf`` loads no TensorFlow or Keras,
+    ``load_keras_model`` reloads a PSP ``.keras`` file without ``import ave_tf.models``, and
+    the loader needs nothing of the serving package (its input checks are ``ave_tf.inputs``)."""
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS, str(keras_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["ave_tf.layers.audio_guided_visual_attention"]

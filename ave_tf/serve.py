@@ -142,7 +142,10 @@ def limits_from_flags() -> Limits:
 def _grpc_server(repository):
     """The gRPC server bound to `--grpc_port` (not started), sharing the REST server's
     repository."""
-    from ave_tf.serving.grpc_server import DEFAULT_MAX_MESSAGE_BYTES, GrpcModelServer
+    from ave_tf.serving.grpc_server import (  # gRPC: only with --grpc_port
+        DEFAULT_MAX_MESSAGE_BYTES,
+        GrpcModelServer,
+    )
 
     return GrpcModelServer(
         (FLAGS.host, FLAGS.grpc_port),

@@ -129,7 +129,7 @@ def _read_arrays(path: pathlib.Path) -> tuple[dict[str, np.ndarray], dict]:
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as data:
                 return {key: data[key] for key in data.files}, {}
-        import h5py
+        import h5py  # h5py: only for an .h5 features file
 
         with h5py.File(path, "r") as data:
             return {key: data[key][()] for key in data.keys()}, dict(data.attrs)
@@ -193,9 +193,9 @@ def split_batches(
     Raises:
         VideoSourceError: the config cannot be built, the split does not exist or is empty.
     """
-    import tensorflow_datasets as tfds
+    import tensorflow_datasets as tfds  # TFDS, TensorFlow: only for a split
 
-    from ave_tf import data
+    from ave_tf import data  # (imports TensorFlow)
 
     source = f"tfds_ave/{dataset.removeprefix('tfds_ave/')}:{split}"
     try:

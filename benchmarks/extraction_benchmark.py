@@ -32,8 +32,13 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+from ave_tf import export, export_video, predictors  # noqa: E402
+from ave_tf.extraction import audio, clip_encoding, decode, vgg19, vggish  # noqa: E402
+from ave_tf.models import fully_supervised_model  # noqa: E402
+from ave_tf.testing.clips import ClipSpec, write_clip  # noqa: E402
 from benchmarks.benchmarks_md import machine, write_section  # noqa: E402
 from benchmarks.model_benchmark import (  # noqa: E402  (defines --repeats)
     forward_flops_per_video,
@@ -84,12 +89,6 @@ def model_gflop(model) -> float:
 
 def video_model(folder: str, clip) -> None:
     """Exports, loads and times the video-in model; writes its section."""
-    import tensorflow as tf
-
-    from ave_tf import export, export_video
-    from ave_tf.extraction import clip_encoding, vgg19, vggish
-    from ave_tf.models import fully_supervised_model
-
     load_before = os.getloadavg()[0]
     audio_model, visual_model = vggish.vggish_model(), vgg19.vgg19_pool5_model(None)
     psp = fully_supervised_model()
@@ -100,7 +99,8 @@ def video_model(folder: str, clip) -> None:
         os.path.join(folder, "saved_models"),
     )
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
-    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    loaded = predictors.load_saved_model(path)
+    signature = predictors.serving_signature(loaded, path, (predictors.VIDEO_SIGNATURE_INPUTS,))
     inputs = clip_encoding.clip_inputs([clip])
     request_mib = sum(len(b) for b in inputs["frames"].ravel()) / 2**20
     frames_per_video = clip_encoding.FRAMES_PER_VIDEO
@@ -167,9 +167,6 @@ def _peak_rss_gib() -> float:
 
 def main(argv):
     del argv
-    from ave_tf.extraction import audio, decode, vgg19, vggish
-    from ave_tf.testing.clips import ClipSpec, write_clip
-
     if FLAGS.parts == "video":
         with tempfile.TemporaryDirectory() as folder:
             spec = ClipSpec(10, fractions.Fraction(25), 2, FLAGS.width, FLAGS.height)

@@ -15,7 +15,7 @@ import pytest
 
 from ave_tf import avel_weights
 from ave_tf.config import AVELFullySupervisedConfig, AVELWeaklySupervisedConfig
-from ave_tf.convert import StateDictError
+from ave_tf.state_dicts import StateDictError
 from tests import avel_numpy_reference as ref
 from tests import official_weights
 from tests.avel_official_weights import att_net_shapes, random_att_net_state

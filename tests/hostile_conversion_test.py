@@ -15,7 +15,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from ave_tf import convert, torch_checkpoint
+from ave_tf import convert, state_dicts, torch_checkpoint
 from tests import hostile_checkpoints as hostile
 from tests import official_weights as weights
 from tests import torch_checkpoint_fixtures as fixtures
@@ -25,13 +25,13 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 PEAK_RSS_BOUND = 150 * 2**20
 CHECK_AGAINST_PSP_FULLY = """
 import sys
-from ave_tf import convert
+from ave_tf import convert, state_dicts
 from tests import official_weights
 try:
     checkpoint = convert.read_checkpoint(sys.argv[1])
     shapes = official_weights.state_dict_shapes("fully")
     try:
-        convert.checked_state_dict(checkpoint.tensors, shapes, set(), "fully")
+        state_dicts.checked_state_dict(checkpoint.tensors, shapes, set(), "fully")
     except convert.StateDictError as error:  # as the command line says it
         raise convert.StateDictError(f"{sys.argv[1]}: {error}") from None
 except convert.UsageError as error:
@@ -97,7 +97,7 @@ def test_an_expected_key_of_a_huge_shape_is_refused_before_it_is_read(tmp_path):
     state = dict(weights.random_state_dict("fully", seed=0))
     state["L2.weight"] = convert.read_checkpoint(path).tensors["L2.weight"]
     with pytest.raises(convert.StateDictError, match=r"L2\.weight.*268435456, 64.*\(29, 64\)"):
-        convert.checked_state_dict(state, weights.state_dict_shapes("fully"), set(), "fully")
+        state_dicts.checked_state_dict(state, weights.state_dict_shapes("fully"), set(), "fully")
 
 
 def test_the_full_size_npz_and_pt_pass_the_same_check_in_bounded_memory(tmp_path):
@@ -116,7 +116,8 @@ def test_an_expected_key_over_a_one_element_storage_reads_at_its_expected_shape(
     )
     state = dict(weights.random_state_dict("fully", seed=0))
     state["psp.v_L1.weight"] = convert.read_checkpoint(path).tensors["psp.v_L1.weight"]
-    values = convert.checked_state_dict(state, weights.state_dict_shapes("fully"), set(), "fully")
+    shapes = weights.state_dict_shapes("fully")
+    values = state_dicts.checked_state_dict(state, shapes, set(), "fully")
     np.testing.assert_array_equal(values["psp.v_L1.weight"], np.ones(shape, np.float32))
 
 
@@ -147,7 +148,7 @@ def test_npz_members_that_are_not_floats_are_refused_before_reading(tmp_path, ar
     np.savez(path, **{"L2.bias": array})
     shapes = {"L2.bias": array.shape}
     with pytest.raises(convert.StateDictError, match=says):
-        convert.checked_state_dict(convert.read_checkpoint(path).tensors, shapes, set(), "x")
+        state_dicts.checked_state_dict(convert.read_checkpoint(path).tensors, shapes, set(), "x")
 
 
 # --------------------------------------------------------------------------------------------

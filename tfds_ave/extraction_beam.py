@@ -28,6 +28,9 @@ from collections.abc import Iterator
 import apache_beam as beam
 from etils import epath
 
+from ave_tf.extraction import decode
+from ave_tf.extraction.extractor import FeatureExtractor
+
 METRICS_NAMESPACE = "tfds_ave"
 
 
@@ -69,8 +72,6 @@ class ExtractorSpec:
         """The `FeatureExtractor` (remote model files are first copied to a local folder)."""
         if self.factory:
             return import_factory(self.factory)(batch_size=self.batch_size)
-        from ave_tf.extraction.extractor import FeatureExtractor
-
         with local_copy(self.vggish_checkpoint) as vggish, local_copy(self.vgg19_weights) as vgg19:
             return FeatureExtractor.from_files(vggish, vgg19, self.batch_size)
 
@@ -121,8 +122,6 @@ class ExtractExamples(beam.DoFn):
         self._extractor = self._spec.build()
 
     def process(self, job: VideoJob):
-        from ave_tf.extraction import decode
-
         started = time.perf_counter()
         try:
             with local_copy(job.path) as path:

@@ -267,7 +267,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     def _video_split_generators(self, manual_dir: epath.Path) -> dict:
         """Checks manual_dir (every missing video listed before any work), then one Beam
         transform per split."""
-        from tfds_ave import extraction_beam
+        from tfds_ave import extraction_beam  # Beam: only for the video configs
 
         config = self.builder_config
         spec = extraction_beam.ExtractorSpec(
@@ -317,7 +317,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _process_pipeline_result(self, pipeline_result) -> None:
         """Logs the extraction metrics (Beam's, summed over the workers)."""
-        from tfds_ave import extraction_beam
+        from tfds_ave import extraction_beam  # Beam: only for the video configs
 
         totals = extraction_beam.metric_totals(pipeline_result)
         logging.info(
@@ -330,7 +330,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
 def _raise_if_failed(folder: epath.Path, cause: Exception | None = None) -> None:
     """Raises `VideoBuildError` listing every video recorded in ``folder`` as failed."""
-    from tfds_ave import extraction_beam
+    from tfds_ave import extraction_beam  # Beam: only for the video configs
 
     failures = extraction_beam.read_failures(folder)
     if failures:

@@ -30,6 +30,7 @@ import keras
 import tensorflow as tf
 
 from ave_tf.errors import UsageError
+from ave_tf.models import training_objectives
 
 
 def tf_config_workers() -> int:
@@ -108,8 +109,6 @@ def is_chief(strategy) -> bool:
 
 
 def _objectives(config):
-    from ave_tf.models import training_objectives
-
     return training_objectives(config.model)
 
 

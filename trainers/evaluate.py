@@ -20,6 +20,8 @@ from absl import flags
 from ave_tf import ave
 from ave_tf.atomic_files import write_json_atomic
 from ave_tf.errors import UsageError
+from ave_tf.predictors import load_predictor
+from ave_tf.videos import split_batches
 
 FLAGS = flags.FLAGS
 
@@ -95,9 +97,6 @@ def format_report(report) -> str:
 
 def evaluate(model_path, dataset, split, batch_size, data_dir=None, manual_dir=None):
     """The `segment_report` of the model on a split of a tfds_ave config."""
-    from ave_tf.predictors import load_predictor
-    from ave_tf.videos import split_batches
-
     predict = load_predictor(model_path)
     labels, probabilities = [], []
     for videos in split_batches(dataset, split, batch_size, data_dir, manual_dir):

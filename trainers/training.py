@@ -28,19 +28,21 @@ import time
 
 import keras
 import tensorflow as tf
+from tensorflow.python.framework import config as tf_framework_config
 
 from ave_tf import data, interrupts
 from ave_tf.atomic_files import atomic_path, read_json, write_json_atomic
 from ave_tf.errors import UsageError
+from ave_tf.export import export_saved_model
+from ave_tf.models import model_for_config, training_objectives, training_view
+from ave_tf.predictors import load_keras_model
 from trainers import callbacks as callbacks_lib
 from trainers import config as config_lib
 from trainers import distribution, reports, schedule
 
 
 def build_model(config):
-    """The network's Keras model (import deferred so configs load without the models)."""
-    from ave_tf.models import model_for_config
-
+    """The network's Keras model."""
     return model_for_config(config.model)
 
 
@@ -61,8 +63,6 @@ def build_and_compile(config, strategy, steps_per_epoch):
 
     The view (`ave_tf.models.training_view`) is compiled with `training_objectives`.
     """
-    from ave_tf.models import training_objectives, training_view
-
     with strategy.scope():
         full_model = build_model(config)
         losses, loss_weights, metrics = training_objectives(config.model)
@@ -237,10 +237,8 @@ def train_seed(config, seed, source, strategy, run_dir, callbacks=()):
 
 def export_selected(config, runs):
     """Exports the best-validation seed's selected model; returns the version folder."""
-    from ave_tf.export import export_saved_model
-
     best = max(runs, key=lambda r: (r["validation_accuracy"], -r["seed"]))
-    model = keras.models.load_model(best["selected_model"])
+    model = load_keras_model(best["selected_model"])
     return export_saved_model(model, config.export_dir, config.export_name)
 
 
@@ -252,8 +250,6 @@ def mixed_policy() -> str:
 @contextlib.contextmanager
 def _numerics(config):
     """The run's dtype policy and op determinism, restored afterwards."""
-    from tensorflow.python.framework import config as tf_framework_config
-
     previous_policy = keras.config.dtype_policy()
     was_deterministic = tf_framework_config.is_op_determinism_enabled()
     if config.mixed_precision:

@@ -22,7 +22,7 @@ import numpy as np
 
 from ave_tf.ave import NUM_SEGMENTS
 from ave_tf.extraction.log_mel import SAMPLE_RATE
-from ave_tf.extraction.vgg19 import FRAMES_PER_SEGMENT
+from ave_tf.extraction.vgg19 import FRAMES_PER_SEGMENT, sample_frame_indices
 
 FRAMES_PER_VIDEO = NUM_SEGMENTS * FRAMES_PER_SEGMENT
 """160 sampled frames per video: 16 for each of the 10 seconds, in order."""
@@ -42,8 +42,6 @@ def sampled_frames(frames: np.ndarray) -> np.ndarray:
     Args:
         frames: uint8 (total_frames, height, width, 3), every decoded frame of the 10 s span.
     """
-    from ave_tf.extraction.vgg19 import sample_frame_indices
-
     return frames[sample_frame_indices(len(frames)).reshape(-1)]
 
 
@@ -57,7 +55,7 @@ def encode_frames(
         image_format: ``"jpeg"`` (lossy, small) or ``"png"`` (lossless, larger).
         quality: JPEG quality, 1..100 (4:4:4: no chroma subsampling).
     """
-    import tensorflow as tf
+    import tensorflow as tf  # TensorFlow: only to encode frames
 
     if image_format not in IMAGE_FORMATS:
         raise ValueError(f"image_format must be one of {IMAGE_FORMATS}; got {image_format!r}")
@@ -84,7 +82,7 @@ def encode_waveform(waveform: np.ndarray, sample_rate: int) -> bytes:
     Raises:
         UsageError: less than the 9.975 s of audio the recipe needs (`audio.seconds_16k`).
     """
-    from ave_tf.extraction.audio import seconds_16k
+    from ave_tf.extraction.audio import seconds_16k  # (imports TensorFlow)
 
     pcm = np.zeros((NUM_SEGMENTS, SAMPLE_RATE), np.float64)
     for i, second in enumerate(seconds_16k(waveform, sample_rate)):

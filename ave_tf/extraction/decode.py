@@ -96,7 +96,7 @@ def check_video_file(path: str | os.PathLike, flag: str | None = None) -> pathli
 
 def resize_frame(frame: np.ndarray) -> np.ndarray:
     """uint8 (height, width, 3) -> uint8 (224, 224, 3), bilinear like cv2 INTER_LINEAR."""
-    import tensorflow as tf
+    import tensorflow as tf  # TensorFlow: only to resize frames
 
     resized = tf.image.resize(frame, (FRAME_SIZE, FRAME_SIZE), "bilinear", antialias=False)
     return np.clip(np.floor(resized.numpy() + 0.5), 0, 255).astype(np.uint8)
@@ -119,7 +119,7 @@ def read_clip(
     Raises:
         ClipError: naming ``path`` and the reason (see the module docstring).
     """
-    import av
+    import av  # PyAV: only when a video is opened
 
     if start_seconds < 0:
         raise UsageError(f"start_seconds must be >= 0; got {start_seconds}")
@@ -168,7 +168,7 @@ class _SpanDecoder:
     """Decodes packets, keeping the resized frames and the audio samples of [start, end)."""
 
     def __init__(self, start: float, end: float, video, audio):
-        import av
+        import av  # PyAV: only when a video is opened
 
         self.start, self.end = start, end
         self.video, self.audio = video, audio
@@ -241,7 +241,7 @@ def check_video(
 
 def _open_video(path: str | os.PathLike, silent_audio: bool, flag: str | None = None):
     """``(container, video stream, audio stream or None)`` of the video file ``path``."""
-    import av
+    import av  # PyAV: only when a video is opened
 
     path = check_video_file(path, flag)
     try:

@@ -41,7 +41,7 @@ class FeatureExtractor:
     ) -> "FeatureExtractor":
         """Loads the official ``vggish_model.ckpt`` and a Keras VGG19 weights file (or
         ``"imagenet"``); a bad file raises a `UsageError` naming it."""
-        from ave_tf.extraction import vggish
+        from ave_tf.extraction import vggish  # (imports TensorFlow, Keras)
 
         audio_model = vggish.vggish_from_checkpoint(vggish_checkpoint)
         return cls(audio_model, vgg19.vgg19_pool5_model(vgg19_weights), batch_size)
@@ -64,7 +64,7 @@ class FeatureExtractor:
             decode.ClipError: naming ``path``: not a video, no video or audio stream, too
                 short, truncated or corrupt.
         """
-        from ave_tf.extraction import audio
+        from ave_tf.extraction import audio  # (imports TensorFlow)
 
         clip = decode.read_clip(path, start_seconds, silent_audio)
         try:

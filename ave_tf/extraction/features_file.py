@@ -138,7 +138,7 @@ class FeatureParts:
     def finish(self, videos: list[tuple[str, str | os.PathLike]]) -> pathlib.Path:
         """Writes the features file, one row per ``(video_id, source)`` in order (a source
         may appear twice), atomically; removes the parts; returns the output path."""
-        import h5py
+        import h5py  # h5py: only when the file is written
 
         missing = [str(source) for _, source in videos if not self._part(source).is_file()]
         if missing:

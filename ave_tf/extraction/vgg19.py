@@ -51,7 +51,7 @@ def sample_frame_indices(total_frames: int) -> np.ndarray:
 
 def preprocess_frames(frames: np.ndarray) -> np.ndarray:
     """uint8 RGB (n, 224, 224, 3) -> float32 VGG19 input (caffe mode: BGR, mean subtracted)."""
-    import keras
+    import keras  # Keras: only when frames are preprocessed or a model built
 
     return keras.applications.vgg19.preprocess_input(frames.astype(np.float32))
 
@@ -67,7 +67,7 @@ def vgg19_pool5_model(weights: str | os.PathLike | None) -> "keras.Model":  # no
         VGG19WeightsError: the file is missing, not HDF5, or lacks a layer or has a mis-shaped
             one (the message names the file and the layer).
     """
-    import keras
+    import keras  # Keras: only when frames are preprocessed or a model built
 
     if weights == "imagenet":
         return keras.applications.VGG19(weights="imagenet", include_top=False)
@@ -83,7 +83,7 @@ def load_vgg19_weights(model, path: str | os.PathLike) -> None:
     The file holds one group per layer whose ``weight_names`` attribute lists its datasets
     (kernel, bias); the classifier layers of the full file are not used.
     """
-    import h5py
+    import h5py  # h5py: only when a weights file is read
 
     path = pathlib.Path(path)
     if not path.is_file():

@@ -14,9 +14,9 @@ is reopened once). 503 and 504 answers are retried with exponential backoff. Ans
 `{"error": ...}` raise a `ServingError` subclass carrying the HTTP status and the server's
 message. Inputs are checked before sending (shape, finite values): TF Serving itself would
 accept NaN/Infinity and answer with NaN probabilities, so the client refuses them with
-`InvalidInputError`. JSON is encoded and decoded with orjson (`rest_api.dumps`/`loads`): arrays
-go out without `tolist()`. The module imports NumPy, orjson and pybase64, never TensorFlow
-(`grpc_client` needs it for TF Serving's protos).
+`ave_tf.inputs.InvalidInputError`. JSON is encoded and decoded with orjson
+(`rest_api.dumps`/`loads`): arrays go out without `tolist()`. The module imports NumPy, orjson
+and pybase64, never TensorFlow (`grpc_client` needs it for TF Serving's protos).
 """
 
 import dataclasses
@@ -30,7 +30,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ave_tf import ave
-from ave_tf.errors import UsageError
+from ave_tf.inputs import check_inputs
 from ave_tf.serving import rest_api
 
 RETRY_STATUSES = (503, 504)
@@ -69,10 +69,6 @@ class PayloadTooLargeError(ServingError):
 
 class ServerUnavailableError(ServingError):
     """503/504 after every retry, or the server could not be reached (status 0)."""
-
-
-class InvalidInputError(UsageError, ValueError):
-    """Inputs refused before sending (wrong shape, non-finite values)."""
 
 
 def error_for_status(status: int, message: str, url: str) -> ServingError:
@@ -153,37 +149,6 @@ def check_pin(version: int | None, label: str | None) -> None:
     """A client pins a model version or a version label, not both (ValueError)."""
     if version is not None and label is not None:
         raise ValueError(f"pin a version or a label, not both; got {version} and {label!r}")
-
-
-def check_inputs(audio, visual) -> tuple[np.ndarray, np.ndarray]:
-    """Float32 `audio` (B, 10, 128) and `visual` (B, 10, 7, 7, 512), finite; else raises."""
-    arrays = {}
-    expected = {
-        "audio": (ave.NUM_SEGMENTS, ave.AUDIO_DIM),
-        "visual": (ave.NUM_SEGMENTS, *ave.VISUAL_SHAPE),
-    }
-    for name, value in (("audio", audio), ("visual", visual)):
-        try:
-            array = np.asarray(value, dtype=np.float32)
-        except (TypeError, ValueError) as error:
-            raise InvalidInputError(f"{name} is not a numeric array: {error}") from None
-        if array.ndim != len(expected[name]) + 1 or array.shape[1:] != expected[name]:
-            raise InvalidInputError(
-                f"{name} must have shape (batch, {', '.join(map(str, expected[name]))}); "
-                f"got {array.shape}"
-            )
-        if not np.isfinite(array).all():
-            index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
-            raise InvalidInputError(f"{name} has a non-finite value (NaN or Inf) at {index}")
-        arrays[name] = array
-    if arrays["audio"].shape[0] != arrays["visual"].shape[0]:
-        raise InvalidInputError(
-            f"audio and visual disagree on the batch size: "
-            f"{arrays['audio'].shape[0]} vs {arrays['visual'].shape[0]}"
-        )
-    if arrays["audio"].shape[0] == 0:
-        raise InvalidInputError("empty batch: audio and visual hold no videos")
-    return arrays["audio"], arrays["visual"]
 
 
 def binary_inputs(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -35,16 +35,15 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from ave_tf.inputs import InvalidInputError, check_inputs
 from ave_tf.serving.client import (
     BadRequestError,
-    InvalidInputError,
     ModelNotFoundError,
     ModelVersionStatus,
     PayloadTooLargeError,
     Prediction,
     ServerUnavailableError,
     ServingError,
-    check_inputs,
     check_pin,
 )
 from ave_tf.serving.rest_api import DEFAULT_SIGNATURE

@@ -18,7 +18,7 @@ from google.protobuf import json_format
 from tensorflow.core.protobuf import saved_model_pb2
 
 from ave_tf import predictors
-from ave_tf.export import saved_model_versions
+from ave_tf.model_files import saved_model_versions
 from ave_tf.serving.rest_api import (
     DEFAULT_SIGNATURE,
     TensorSpec,

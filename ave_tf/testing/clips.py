@@ -35,7 +35,7 @@ class ClipSpec:
 
 def video_codec() -> str:
     """libx264 when the PyAV wheel has it, else mpeg4."""
-    import av
+    import av  # PyAV: only when a clip is written or probed
 
     return "libx264" if "libx264" in av.codecs_available else "mpeg4"
 
@@ -49,7 +49,7 @@ def write_clip(path, spec: ClipSpec = ClipSpec()) -> pathlib.Path:
     """Encodes ``spec`` as H.264 (or MPEG-4) + AAC into ``path`` (the container follows the
     suffix: .mp4, .mkv, ...; an .mp4 keeps its index first, so truncating it leaves a readable
     header); returns the path."""
-    import av
+    import av  # PyAV: only when a clip is written or probed
 
     path = pathlib.Path(path)
     options = {"movflags": "faststart"} if path.suffix == ".mp4" else {}
@@ -76,7 +76,7 @@ def write_clip(path, spec: ClipSpec = ClipSpec()) -> pathlib.Path:
 
 
 def _write_audio(container, stream, spec: ClipSpec) -> None:
-    import av
+    import av  # PyAV: only when a clip is written or probed
 
     seconds = spec.seconds if spec.audio_seconds is None else spec.audio_seconds
     total = int(seconds * AUDIO_RATE)
@@ -129,7 +129,7 @@ def write_test_clips(folder) -> dict[str, pathlib.Path]:
 
 
 def _write_audio_only(path) -> pathlib.Path:
-    import av
+    import av  # PyAV: only when a clip is written or probed
 
     with av.open(str(path), "w") as container:
         stream = container.add_stream("aac", rate=16000)

@@ -6,6 +6,8 @@ import functools
 import keras
 import numpy as np
 
+from ave_tf.extraction.extractor import FeatureExtractor
+
 
 def tiny_audio_model(seed: int = 0) -> keras.Model:
     """(batch, 96, 64) log-mel examples -> (batch, 128): one dense layer."""
@@ -30,6 +32,4 @@ def tiny_feature_extractor(batch_size: int = 32):
     size (tests build several datasets in one process; the models compile once). The
     ``tfds_ave`` video build tests name it as their ``extractor_factory``, so that Beam
     workers build it too."""
-    from ave_tf.extraction.extractor import FeatureExtractor
-
     return FeatureExtractor(tiny_audio_model(), tiny_visual_model(), batch_size)

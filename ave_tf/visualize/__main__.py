@@ -100,7 +100,7 @@ def options_from_flags(command: str, flag_values: flags.FlagValues = flags.FLAGS
 def main(argv):
     if len(argv) != 2:
         raise UsageError(f"usage: python -m ave_tf.visualize {{{','.join(COMMAND_NAMES)}}} [flags]")
-    from ave_tf.visualize import commands
+    from ave_tf.visualize import commands  # matplotlib: after the command is checked
 
     for path in commands.run(options_from_flags(argv[1])):
         print(f"wrote {path}")

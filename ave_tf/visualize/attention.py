@@ -88,7 +88,7 @@ def upsample(attention_map: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def overlay(frame: np.ndarray, attention_map: np.ndarray, colormap="jet") -> np.ndarray:
     """(H, W, 3) float in [0, 1]: the frame blended with the colour-mapped, upsampled map."""
-    import matplotlib
+    import matplotlib  # matplotlib (optional, [viz]): only to draw
 
     height, width = frame.shape[:2]
     heat = matplotlib.colormaps[colormap](upsample(attention_map, height, width))[..., :3]

@@ -10,6 +10,7 @@ import dataclasses
 import numpy as np
 
 from ave_tf.errors import UsageError
+from ave_tf.predictors import load_keras_model, load_predictor, predict_in_batches
 from ave_tf.videos import Videos, read_features_file, read_split
 from ave_tf.visualize import attention, connections, curves, figures, timeline, tsne
 
@@ -66,8 +67,7 @@ def _require_model(options) -> str:
 def load_inspectable_model(path):
     """A ``.keras`` model rebuilt with its internals as outputs (``expose_internals``); the
     internals (attention, beta/gamma, features) are only available from a ``.keras`` file."""
-    from ave_tf.models import expose_internals
-    from ave_tf.predictors import load_keras_model
+    from ave_tf.models import expose_internals  # Keras: only for the figures that need it
 
     return expose_internals(load_keras_model(path))
 
@@ -89,8 +89,6 @@ def _draw_each(options, videos: Videos, kind: str, draw_video) -> list:
 
 
 def timeline_command(options) -> list:
-    from ave_tf.predictors import load_predictor, predict_in_batches
-
     videos = chosen_videos(options)
     predict = load_predictor(_require_model(options))
     predictions = predict_in_batches(predict, videos.inputs, options.batch_size)

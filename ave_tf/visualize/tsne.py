@@ -86,7 +86,7 @@ def prepare_stages(audio, visual, internals: dict, segment_labels) -> FeatureSta
 
 def embed(features: np.ndarray, perplexity: float = 30.0, seed: int = 0) -> np.ndarray:
     """(points, 2) t-SNE embedding of (points, dim) ``features`` (PCA initialisation)."""
-    from sklearn.manifold import TSNE
+    from sklearn.manifold import TSNE  # scikit-learn (optional, [viz])
 
     check_perplexity(features.shape[0], perplexity)
     return TSNE(
@@ -104,7 +104,7 @@ def class_separation(stages: FeatureStages) -> dict:
     """``(modality, stage)`` -> silhouette score (cosine) of the event segments grouped by class,
     measured on the features themselves (not the 2-D embedding); None when undefined (fewer
     than two event classes, or a class per point)."""
-    from sklearn.metrics import silhouette_score
+    from sklearn.metrics import silhouette_score  # scikit-learn (optional, [viz])
 
     event = stages.labels != ave.BACKGROUND
     labels = stages.labels[event]
@@ -126,7 +126,7 @@ def draw_tsne(
 ):
     """2 x 3 scatter plots (2 x 2 without PSP): audio (top) and visual (bottom) at each stage
     ``embeddings`` has; each panel's title carries its ``separation`` (silhouette) when given."""
-    import matplotlib.patches
+    import matplotlib.patches  # matplotlib (optional, [viz]): only to draw
 
     colors = figures.class_colors()
     figure = figures.new_figure(*SIZE_INCHES, dpi=dpi)

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from serving_helpers import MODEL_NAME, random_videos, serving_in_thread
 
+from ave_tf.inputs import InvalidInputError
 from ave_tf.serving.client import (
     BadRequestError,
-    InvalidInputError,
     ModelNotFoundError,
     PayloadTooLargeError,
     ServerUnavailableError,

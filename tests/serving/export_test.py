@@ -11,7 +11,8 @@ from serving_helpers import MODEL_NAME, random_videos
 from stand_in import stand_in_model
 
 from ave_tf import ave
-from ave_tf.export import export_saved_model, models_config_text, saved_model_versions
+from ave_tf.export import export_saved_model, models_config_text
+from ave_tf.model_files import saved_model_versions
 
 SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
 
