@@ -176,11 +176,14 @@ def test_connection_cap_answers_503_when_every_connection_is_busy(server, loaded
     assert first["answer"][0] == 200
     # The slot frees once the server has seen the first client leave (under load that can
     # take a moment after the client's read): within 10 s the next connection is served.
+    # (Each probe's own connection is the next one to free, so poll the health check itself.)
+    status_request = f"GET /v1/models/{MODEL_NAME} HTTP/1.1\r\n\r\n".encode()
     deadline = time.monotonic() + 10
-    while exchange(capped.port, b"GET /v1/models HTTP/1.1\r\n\r\n")[0][0] == 503:
+    while (answers := exchange(capped.port, status_request))[0][0] == 503:
         assert time.monotonic() < deadline, "the connection slot stayed taken"
         time.sleep(0.05)
-    assert_healthy(capped.port)
+    ((status, answer),) = answers
+    assert status == 200 and answer["model_version_status"][0]["state"] == "AVAILABLE", answer
 
 
 def test_body_budget_answers_503(make_server):
