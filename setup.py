@@ -13,7 +13,9 @@ setuptools.setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
-    packages=setuptools.find_packages(include=["ave_tf*", "tfds_ave*", "trainers*"]),
+    packages=setuptools.find_packages(
+        include=["ave_tf*", "tfds_ave*", "trainers*", "tfserving_standin*"]
+    ),
     include_package_data=True,
     package_data={"tfds_ave": ["README.md", "CITATIONS.bib", "checksums.tsv", "dummy_data/**/*"]},
     install_requires=[

@@ -1,5 +1,6 @@
 """Every program answers a usage error with one ``error:`` line and exit code 2, before it
-imports TensorFlow (or Keras, TFDS, Beam, gRPC) or reads weights.
+imports TensorFlow (or Keras, TFDS, Beam, gRPC) or reads weights. (The TF Serving stand-in's
+program, not part of the library, has the same test in tests/serving/cli_test.py.)
 
 Each case runs the program as ``python -m`` does (`ave_tf.testing.programs`); none of them
 imports TensorFlow, so each takes a fraction of a second.
@@ -71,8 +72,6 @@ CASES = [  # (program, arguments ({tmp}: the scratch folder), words of the error
         ["--output={tmp}/out.h5", WEIGHTS[0], "--vgg19_weights={tmp}", "{tmp}/c.mp4"],
         "{tmp}: no such VGG19 weights file",
     ),
-    ("ave_tf.serve", ["--no_such_flag=1"], "Unknown command line flag"),
-    ("ave_tf.serve", ["--model_base_path={tmp}/missing"], "missing is not a directory"),
     ("ave_tf.convert", ["--no_such_flag=1"], "Unknown command line flag"),
     (
         "ave_tf.convert",

@@ -27,11 +27,12 @@ network's function (at batch 1 fused into the XLA code), ~0.2 ms less per video 
 
 With `jit_compile=True` (the default) both signatures run a batch of one video through an
 XLA-compiled function (`serving_function`; class names and byte decoding stay outside: XLA has
-no strings). It loads and runs with `tf.saved_model.load` and `python -m ave_tf.serve`;
-TensorFlow Serving runs XLA on CPU only when started with `--xla_cpu_compilation_enabled=true`
-(export with `jit_compile=False` otherwise). Such versions also hold TF Serving's warm-up file
-(`assets.extra/tf_serving_warmup_requests`: one video of zeros per signature), so TF Serving
-compiles the XLA path while it loads the version instead of on the first user's request.
+no strings). It loads and runs with `tf.saved_model.load` and the local TF Serving stand-in
+(docs/serving.md); TensorFlow Serving runs XLA on CPU only when started with
+`--xla_cpu_compilation_enabled=true` (export with `jit_compile=False` otherwise). Such versions also
+hold TF Serving's warm-up file (`assets.extra/tf_serving_warmup_requests`: one video of zeros per
+signature), so TF Serving compiles the XLA path while it loads the version instead of on the first
+user's request.
 
 A version is written to a hidden temporary directory beside its final place and renamed into
 place, so a watching server never sees a half-written version. `<export_dir>/models.config`

@@ -40,7 +40,7 @@ from ave_tf.atomic_files import write_json_atomic
 from ave_tf.errors import UsageError
 from ave_tf.events import format_timeline, segment_events
 from ave_tf.extraction import clip_encoding, decode
-from ave_tf.serving import clip_client, rest_api
+from ave_tf.serving import clip_client, rest_format
 from ave_tf.inputs import check_inputs
 from ave_tf.model_files import resolve_model_path
 from ave_tf.predictors import (
@@ -70,7 +70,7 @@ def define_flags() -> None:
     )
     flags.DEFINE_string("tfds", None, "Read videos from tfds_ave/<config>:<split> instead of FILE.")
     flags.DEFINE_string("data_dir", None, "TFDS data directory for --tfds.")
-    flags.DEFINE_enum("request_format", "columnar", list(rest_api.FORMATS), "REST body format.")
+    flags.DEFINE_enum("request_format", "columnar", list(rest_format.FORMATS), "REST body format.")
     flags.DEFINE_bool("gzip", False, "gzip-compress request bodies.")
     flags.DEFINE_bool(
         "binary",

@@ -10,9 +10,9 @@ Each mistake (an unknown flag, a bad flag value, a missing file, a text file giv
 ``ru_maxrss``), its exit code, whether it had imported TensorFlow and its last stderr line.
 Weight files are placeholders (empty files of the right names) and the video is a generated
 10 s clip, so every mistake is the one named. The REST row predicts 2 videos of a features
-file with ``--server`` against ``python -m ave_tf.serve`` serving a randomly initialised PSP
-export. ``--baseline`` measures another checkout too (its code on ``PYTHONPATH``), e.g. the
-commit before a change, in the same run.
+file with ``--server`` against ``python -m tfserving_standin.serve`` serving a randomly
+initialised PSP export. ``--baseline`` measures another checkout too (its code on
+``PYTHONPATH``), e.g. the commit before a change, in the same run.
 """
 
 import contextlib
@@ -68,8 +68,8 @@ MISTAKES = [  # (program, mistake, arguments; {tmp} is the scratch folder)
             "{tmp}/clip.mp4",
         ],
     ),
-    ("ave_tf.serve", "unknown flag", ["--no_such_flag=1"]),
-    ("ave_tf.serve", "missing model folder", ["--model_base_path={tmp}/missing"]),
+    ("tfserving_standin.serve", "unknown flag", ["--no_such_flag=1"]),
+    ("tfserving_standin.serve", "missing model folder", ["--model_base_path={tmp}/missing"]),
     ("ave_tf.convert", "unknown flag", ["--no_such_flag=1"]),
     (
         "ave_tf.convert",
@@ -126,7 +126,7 @@ def measure(checkout, module, args, cwd) -> dict:
 
 @contextlib.contextmanager
 def served_model(folder: pathlib.Path, port: int):
-    """``python -m ave_tf.serve`` on 127.0.0.1:port serving a random PSP export."""
+    """``python -m tfserving_standin.serve`` on 127.0.0.1:port serving a random PSP export."""
     import keras
 
     from ave_tf.export import export_saved_model
@@ -138,7 +138,7 @@ def served_model(folder: pathlib.Path, port: int):
         [
             sys.executable,
             "-m",
-            "ave_tf.serve",
+            "tfserving_standin.serve",
             f"--model_base_path={folder}/saved_models/psp_fully",
             f"--port={port}",
         ],

@@ -8,7 +8,7 @@ One run, one machine. The fully supervised PSP network gets a random official `s
 twice (`ave_tf.export.export_saved_model`, `jit_compile=True` and `False`), and into
 `benchmarks/torch_port.py`, this project's PyTorch port of the official network written from
 the reference (not the authors' code; run by `--torch_python`; its probabilities are compared
-with the SavedModel's). `python -m ave_tf.serve` serves the XLA
+with the SavedModel's). `python -m tfserving_standin.serve` serves the XLA
 export on 127.0.0.1 (and answers gRPC on a second port when `ave_tf.serving.grpc_client`
 exists); one client sends sequential requests: REST JSON (`ServingClient`, columnar, whatever
 JSON library the client and server use), REST b64 (`ServingClient(binary=True)`: the
@@ -102,7 +102,7 @@ def _row(path: str, batch: int, seconds: list[float], body_bytes=None, note="") 
 def _measure_in_process(version_dir: str, label: str, inputs: dict, counts: dict, warmup: int):
     """Rows (and batch -> probabilities) of `LoadedVersion.predict` on one export, in the
     calling process."""
-    from ave_tf.serving.repository import load_version
+    from tfserving_standin.repository import load_version
 
     loaded = load_version(version_dir, 1)
     rows, probabilities = [], {}
@@ -204,10 +204,10 @@ def _paired_ratios(served, model_path, workdir, state_path, inputs, reference) -
 
 
 def _json_library() -> str:
-    """The JSON library the client and the stand-in use (both go through `rest_api`)."""
-    from ave_tf.serving import rest_api
+    """The JSON library the client and the stand-in use (both go through `rest_format`)."""
+    from ave_tf.serving import rest_format
 
-    return "orjson" if "orjson" in vars(rest_api) else "json"
+    return "orjson" if "orjson" in vars(rest_format) else "json"
 
 
 def _remote(url: str, grpc_target: str | None, inputs: dict, expected: dict) -> list[dict]:
@@ -249,15 +249,16 @@ def _remote(url: str, grpc_target: str | None, inputs: dict, expected: dict) -> 
 
 def _json_step_medians(dumps, loads, document, outputs, specs) -> dict[str, float]:
     """Median ms of the four JSON steps of one request with `dumps` / `loads`."""
-    from ave_tf.serving import rest_api
+    from ave_tf.serving import rest_format
+    from tfserving_standin import rest_api
 
     body = dumps(document)
-    answer = dumps(rest_api.response_document(outputs, rest_api.COLUMNAR))
+    answer = dumps(rest_api.response_document(outputs, rest_format.COLUMNAR))
     steps = {
         "client encode": lambda: dumps(document),
         "server decode": lambda: rest_api.request_inputs(loads(body), specs),
-        "server encode": lambda: dumps(rest_api.response_document(outputs, rest_api.COLUMNAR)),
-        "client decode": lambda: rest_api.response_outputs(loads(answer)),
+        "server encode": lambda: dumps(rest_api.response_document(outputs, rest_format.COLUMNAR)),
+        "client decode": lambda: rest_format.response_outputs(loads(answer)),
     }
     return {name: 1e3 * statistics.median(_timings(step, 3, 1)[0]) for name, step in steps.items()}
 
@@ -266,7 +267,7 @@ def _json_work(version_dir, inputs: dict) -> list[dict]:
     """Median ms of each JSON step of one columnar request with `json` and with `orjson`."""
     import orjson
 
-    from ave_tf.serving.repository import load_version
+    from tfserving_standin.repository import load_version
 
     loaded = load_version(version_dir, 1)
     specs = loaded.inputs["serving_default"]
@@ -293,7 +294,8 @@ def _json_work(version_dir, inputs: dict) -> list[dict]:
 def _start_server(version_dir: pathlib.Path):
     port = _free_port()
     command = [
-        sys.executable, "-m", "ave_tf.serve", "--model_base_path", str(version_dir.parent),
+        sys.executable, "-m", "tfserving_standin.serve",
+        "--model_base_path", str(version_dir.parent),
         "--port", str(port), "--file_system_poll_wait_seconds", "0",
     ]  # fmt: skip
     grpc_target = None
@@ -336,9 +338,9 @@ def _report(rows, json_rows, paired, load_before, load_after) -> str:
         "(the machine was shared with other jobs unless these say otherwise).",
         "",
         "Fully supervised PSP with a random official `state_dict`, the same weights in every "
-        "row; one client, sequential requests to `python -m ave_tf.serve` on 127.0.0.1, which "
-        "serves the XLA export. In-process: `LoadedVersion.predict` (the call the server "
-        "makes; NumPy in, NumPy out), in a fresh process. PyTorch port: this project's "
+        "row; one client, sequential requests to `python -m tfserving_standin.serve` on "
+        "127.0.0.1, which serves the XLA export. In-process: `LoadedVersion.predict` (the call "
+        "the server makes; NumPy in, NumPy out), in a fresh process. PyTorch port: this project's "
         "PyTorch port of the official network, written from the reference (not the authors' "
         "code, and not run against it: its difference to the SavedModel compares two "
         "implementations of the same reference), in eval mode, `torch.no_grad`, default "

@@ -42,14 +42,14 @@ def _row_floats(text: bytes) -> bytes:
 def _b64_row() -> bytes:
     import numpy as np
 
-    from ave_tf.serving import rest_api
+    from ave_tf.serving import rest_format
 
     rng = np.random.default_rng(0)
     instance = {
-        "audio_bytes": rest_api.b64_value(rng.random((10, 128), dtype=np.float32)),
-        "visual_bytes": rest_api.b64_value(rng.random((10, 7, 7, 512), dtype=np.float32)),
+        "audio_bytes": rest_format.b64_value(rng.random((10, 128), dtype=np.float32)),
+        "visual_bytes": rest_format.b64_value(rng.random((10, 7, 7, 512), dtype=np.float32)),
     }
-    return rest_api.dumps({"signature_name": "predict_bytes", "instances": [instance] * BATCH})
+    return rest_format.dumps({"signature_name": "predict_bytes", "instances": [instance] * BATCH})
 
 
 VALUES = 8_087_776 - 64  # within the value bound of 32 videos
@@ -82,9 +82,9 @@ def _one_kind(kind: str, export_dir: str) -> dict:
 
     from rss import PeakRss, rss_bytes  # tests/serving (on sys.path)
 
-    from ave_tf.serving.grpc_server import GrpcModelServer
-    from ave_tf.serving.repository import ModelRepository
-    from ave_tf.serving.server import ModelServer
+    from tfserving_standin.grpc_server import GrpcModelServer
+    from tfserving_standin.repository import ModelRepository
+    from tfserving_standin.server import ModelServer
 
     repository = ModelRepository(MODEL, pathlib.Path(export_dir) / MODEL, poll_seconds=0).start()
     server = ModelServer(("127.0.0.1", 0), repository)

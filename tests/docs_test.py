@@ -19,7 +19,7 @@ from ave_tf.testing import documented_output
 
 REPO = documented_output.REPO
 DOCUMENTS = documented_output.documents()
-PROJECT_PACKAGES = ("ave_tf", "trainers", "tfds_ave", "benchmarks")
+PROJECT_PACKAGES = ("ave_tf", "trainers", "tfds_ave", "tfserving_standin", "benchmarks")
 MAX_README_LINES = 250
 
 _FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)

@@ -30,7 +30,7 @@ def test_every_documented_output_has_one_kind_and_each_kind_is_checked_by_a_test
 def test_examples_are_read_from_code_blocks_and_docstrings():
     text = """Prose mentioning python -m x.y is not a command.
 
-    python -m ave_tf.serve --model_base_path m \\
+    python -m tfserving_standin.serve --model_base_path m \\
         --port 1
     # a comment, not output
     #> serving m version(s) [1] at http://127.0.0.1:1/v1/models/m
@@ -40,7 +40,7 @@ def test_examples_are_read_from_code_blocks_and_docstrings():
     #> not after a command
 """
     (example,) = documented.parse_examples(text, "t")
-    assert example.command == "python -m ave_tf.serve --model_base_path m --port 1"
+    assert example.command == "python -m tfserving_standin.serve --model_base_path m --port 1"
     assert example.lines == ("serving m version(s) [1] at http://127.0.0.1:1/v1/models/m", "  ...")
     assert example.where == "t:3"
 

@@ -1,1 +1,4 @@
-"""Serving the exported PSP SavedModel over TF Serving's REST API: format, client, server."""
+"""Clients of TF Serving's REST and gRPC APIs for the exported PSP models, and the REST format.
+
+The local stand-in server is not part of the library: it is a package of its own.
+"""

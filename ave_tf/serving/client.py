@@ -15,7 +15,7 @@ is reopened once). 503 and 504 answers are retried with exponential backoff. Ans
 message. Inputs are checked before sending (shape, finite values): TF Serving itself would
 accept NaN/Infinity and answer with NaN probabilities, so the client refuses them with
 `ave_tf.inputs.InvalidInputError`. JSON is encoded and decoded with orjson
-(`rest_api.dumps`/`loads`): arrays go out without `tolist()`. The module imports NumPy, orjson
+(`rest_format.dumps`/`loads`): arrays go out without `tolist()`. The module imports NumPy, orjson
 and pybase64, never TensorFlow (`grpc_client` needs it for TF Serving's protos).
 """
 
@@ -31,7 +31,7 @@ import numpy as np
 
 from ave_tf import ave
 from ave_tf.inputs import check_inputs
-from ave_tf.serving import rest_api
+from ave_tf.serving import rest_format
 
 RETRY_STATUSES = (503, 504)
 BYTES_SIGNATURE = "predict_bytes"
@@ -156,7 +156,7 @@ def binary_inputs(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     `{"b64": ...}` values, each one video's features as raw little-endian float32."""
     return {
         name + BYTES_SUFFIX: np.array(
-            [rest_api.b64_value(np.ascontiguousarray(video, "<f4")) for video in array],
+            [rest_format.b64_value(np.ascontiguousarray(video, "<f4")) for video in array],
             dtype=object,
         )
         for name, array in inputs.items()
@@ -164,7 +164,7 @@ def binary_inputs(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 class ServingClient:
-    """Calls one model of a TF Serving (or `python -m ave_tf.serve`) REST endpoint.
+    """Calls one model of a TF Serving (or its local stand-in: docs/serving.md) REST endpoint.
 
     Args:
         server: base URL, e.g. `http://127.0.0.1:8501`.
@@ -188,7 +188,7 @@ class ServingClient:
         *,
         version: int | None = None,
         label: str | None = None,
-        request_format: str = rest_api.COLUMNAR,
+        request_format: str = rest_format.COLUMNAR,
         compress: bool = False,
         binary: bool = False,
         signature: str | None = None,
@@ -197,9 +197,9 @@ class ServingClient:
         backoff: float = 0.5,
     ):
         check_pin(version, label)
-        if request_format not in rest_api.FORMATS:
+        if request_format not in rest_format.FORMATS:
             raise ValueError(
-                f"request_format must be one of {rest_api.FORMATS}; got {request_format!r}"
+                f"request_format must be one of {rest_format.FORMATS}; got {request_format!r}"
             )
         parsed = urllib.parse.urlsplit(server)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
@@ -211,7 +211,7 @@ class ServingClient:
         self.request_format = request_format
         self.compress = compress
         self.binary = binary
-        default = BYTES_SIGNATURE if binary else rest_api.DEFAULT_SIGNATURE
+        default = BYTES_SIGNATURE if binary else rest_format.DEFAULT_SIGNATURE
         self.signature = signature or default
         self.timeout = timeout
         self.retries = retries
@@ -272,10 +272,10 @@ class ServingClient:
                 failure = ServerUnavailableError(0, f"cannot reach server: {error}", url)
             else:
                 if 200 <= status < 300:
-                    return rest_api.loads(raw)
+                    return rest_format.loads(raw)
                 text = raw.decode("utf-8", "replace")
                 try:
-                    message = rest_api.loads(raw).get("error", text)
+                    message = rest_format.loads(raw).get("error", text)
                 except (ValueError, AttributeError):
                     message = text
                 failure = error_for_status(status, message, url)
@@ -290,8 +290,8 @@ class ServingClient:
         inputs = {"audio": audio, "visual": visual}
         if self.binary:
             inputs = binary_inputs(inputs)
-        document = rest_api.predict_request_document(inputs, self.request_format, self.signature)
-        body = rest_api.dumps(document)
+        document = rest_format.predict_request_document(inputs, self.request_format, self.signature)
+        body = rest_format.dumps(document)
         headers = {"Content-Type": "application/json"}
         if self.compress:
             body = gzip.compress(body, compresslevel=1)
@@ -303,7 +303,7 @@ class ServingClient:
         body, headers = self.encode_request(audio, visual)
         answer = self.request("POST", self.model_url() + ":predict", body, headers)
         try:
-            return rest_api.response_outputs(answer)
+            return rest_format.response_outputs(answer)
         except ValueError as error:
             raise ServingError(200, f"unexpected answer: {error}", self.model_url()) from None
 

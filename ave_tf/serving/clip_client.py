@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ave_tf.serving import rest_api
+from ave_tf.serving import rest_format
 from ave_tf.serving.client import ServingClient, ServingError
 
 
@@ -26,7 +26,7 @@ def json_values(array: np.ndarray):
     array = np.asarray(array)
     if array.dtype.kind not in "OS":
         return array.tolist()
-    return np.vectorize(rest_api.b64_value, otypes=[object])(array).tolist()
+    return np.vectorize(rest_format.b64_value, otypes=[object])(array).tolist()
 
 
 def predict_rest(
@@ -50,12 +50,12 @@ def predict_rest(
         headers["Content-Encoding"] = "gzip"
     answer = client.request("POST", client.model_url() + ":predict", body, headers)
     try:
-        return rest_api.response_outputs(answer)
+        return rest_format.response_outputs(answer)
     except ValueError as error:
         raise ServingError(200, f"unexpected answer: {error}", client.model_url()) from None
 
 
-def signature_input_names(metadata: Mapping, signature: str = rest_api.DEFAULT_SIGNATURE):
+def signature_input_names(metadata: Mapping, signature: str = rest_format.DEFAULT_SIGNATURE):
     """Sorted input names of ``signature`` in a model's metadata (``GET .../metadata`` JSON)."""
     try:
         signature_defs = metadata["metadata"]["signature_def"]["signature_def"]

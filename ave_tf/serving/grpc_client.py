@@ -7,12 +7,12 @@
 
 Inputs travel as binary `TensorProto`s (numbers as `tensor_content`, strings as
 `string_val`, as `tf.make_tensor_proto` writes them), so a video's features are ~1 MB on the
-wire instead of ~5 MB of JSON. Works against TF Serving (`tensorflow_model_server
---port=8500`) and against `python -m ave_tf.serve --grpc_port=8500`. A fault raises the REST
-client's exception for the same fault (`ave_tf.serving.client`): INVALID_ARGUMENT and
-FAILED_PRECONDITION `BadRequestError` (status 400), NOT_FOUND `ModelNotFoundError` (404), a
-message over the server's limit `PayloadTooLargeError` (413), UNAVAILABLE, DEADLINE_EXCEEDED
-and a server at its concurrency limit `ServerUnavailableError` (503/504), anything else
+wire instead of ~5 MB of JSON. Works against TF Serving (`tensorflow_model_server --port=8500`) and
+against its local stand-in (`--grpc_port=8500`, docs/serving.md). A fault raises the REST client's
+exception for the same fault (`ave_tf.serving.client`): INVALID_ARGUMENT and FAILED_PRECONDITION
+`BadRequestError` (status 400), NOT_FOUND `ModelNotFoundError` (404), a message over the server's
+limit `PayloadTooLargeError` (413), UNAVAILABLE, DEADLINE_EXCEEDED and a server at its concurrency
+limit `ServerUnavailableError` (503/504), anything else
 `ServingError` (500); `str(error)` names the gRPC code, the target and the server's message.
 
 Unlike the REST client (NumPy, orjson, pybase64), this module imports TensorFlow: TF Serving's
@@ -46,7 +46,7 @@ from ave_tf.serving.client import (
     ServingError,
     check_pin,
 )
-from ave_tf.serving.rest_api import DEFAULT_SIGNATURE
+from ave_tf.serving.rest_format import DEFAULT_SIGNATURE
 
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 """The largest message this client sends or accepts (gRPC's own default is 4 MiB)."""
@@ -92,7 +92,7 @@ def error_for_rpc(error: grpc.RpcError, where: str) -> ServingError:
 
 
 class GrpcClient:
-    """Calls one model of a TF Serving (or `python -m ave_tf.serve --grpc_port`) gRPC endpoint.
+    """Calls one model of a TF Serving (or its local stand-in's `--grpc_port`) gRPC endpoint.
 
     Args:
         target: `host:port`, e.g. `127.0.0.1:8500`.

@@ -4,8 +4,8 @@ README.md, the pages of docs/ and the module docstrings of the programs (what ``
 mark a printed line with ``#> `` under the command that prints it; a plain ``# `` line stays a
 comment::
 
-    python -m ave_tf.serve --model_base_path saved_models/psp_fully --port 8501
-    #> serving psp_fully version(s) [1] at http://127.0.0.1:8501/v1/models/psp_fully
+    python -m ave_tf.extract --output=out/features.h5 clip1.mp4 clip2.mkv
+    #> wrote out/features.h5: 2 videos, audio (2, 10, 128), visual (2, 10, 7, 7, 512)
 
 A ``#> ...`` line stands for any number of lines left out. A documented line matches a real
 line of the same shape: numbers (digit runs, decimals, exponents; durations such as ``812ms``,
@@ -29,7 +29,8 @@ from collections.abc import Callable
 from ave_tf import ave
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-SOURCE_FOLDERS = ("ave_tf", "trainers", "tfds_ave")
+SOURCE_FOLDERS = tuple(sorted(init.parent.name for init in REPO.glob("*/__init__.py")))
+"""The repository's top-level packages: their programs' docstrings show output too."""
 OUTPUT_MARK = "#>"
 ELISION = "..."
 
@@ -61,8 +62,10 @@ CHECKS: dict[str, Callable[[str], bool]] = {
     ),
     "visualize": lambda c: _program(c) == "ave_tf.visualize",
     "train": lambda c: _program(c) in ("trainers.fully", "trainers.weakly"),
-    "serve": lambda c: _program(c) == "ave_tf.serve" and "--grpc_port" not in c,
-    "serve with gRPC": lambda c: _program(c) == "ave_tf.serve" and "--grpc_port" in c,
+    # The TF Serving stand-in (a package of its own, not imported here): its one program takes
+    # `--model_base_path`, as tensorflow_model_server does.
+    "serve": lambda c: "--model_base_path" in c and "--grpc_port" not in c,
+    "serve with gRPC": lambda c: "--model_base_path" in c and "--grpc_port" in c,
     "extract": lambda c: _program(c) == "ave_tf.extract",
 }
 """Kind of documented command -> which commands it covers (exactly one kind per example)."""
@@ -105,8 +108,8 @@ def documents(repo: pathlib.Path = REPO) -> list[pathlib.Path]:
 
 
 def documented_examples(repo: pathlib.Path = REPO) -> list[Example]:
-    """Every marked example of README.md, of docs/*.md and of the module docstrings under
-    ave_tf/, trainers/ and tfds_ave/ (tests excluded)."""
+    """Every marked example of README.md, of docs/*.md and of the module docstrings of the
+    repository's top-level packages (tests excluded)."""
     examples = []
     for path in documents(repo):
         examples += parse_examples(path.read_text(), str(path.relative_to(repo)))

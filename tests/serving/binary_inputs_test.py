@@ -15,11 +15,11 @@ from stand_in import stand_in_model
 
 from ave_tf import ave, export
 from ave_tf.serving import client as client_module
-from ave_tf.serving import rest_api
 from ave_tf.serving.client import BadRequestError, ServingClient, binary_inputs
-from ave_tf.serving.repository import ModelRepository, load_version
-from ave_tf.serving.rest_api import RestError, TensorSpec, string_array
-from ave_tf.serving.server import ModelServer
+from tfserving_standin import rest_api
+from tfserving_standin.repository import ModelRepository, load_version
+from tfserving_standin.rest_api import RestError, TensorSpec, string_array
+from tfserving_standin.server import ModelServer
 
 BYTES = "predict_bytes"
 STRING_SPEC = TensorSpec(shape=(None,), dtype=np.dtype(object), type_name="string")

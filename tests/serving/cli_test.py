@@ -1,4 +1,4 @@
-"""Tests of the `ave_tf.predict` and `ave_tf.serve` command lines."""
+"""Tests of the `ave_tf.predict` and `tfserving_standin.serve` command lines."""
 
 import json
 import os
@@ -200,11 +200,28 @@ def test_serve_command_line(export_dir, tmp_path):
 
 
 def test_serve_refuses_missing_dir_with_one_error_line_exit_2(tmp_path):
-    result = _run_command("ave_tf.serve", "--model_base_path", str(tmp_path / "nope"))
+    result = _run_command("tfserving_standin.serve", "--model_base_path", str(tmp_path / "nope"))
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"error: --model_base_path {tmp_path / 'nope'} is not a directory"
     ]
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--no_such_flag=1"], "Unknown command line flag"),
+        (["--model_base_path={tmp}/missing"], "missing is not a directory"),
+    ],
+)
+def test_serve_usage_error_is_one_line_exit_2_before_tensorflow(tmp_path, args, words):
+    """As `ave_tf/cli_test.py` checks for the library's programs."""
+    done = run_program("tfserving_standin.serve", *[a.format(tmp=tmp_path) for a in args])
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("error: ") and words.format(tmp=tmp_path) in line
+    assert done.imported == (), f"imported {done.imported} before: {line}"
+    assert not done.stdout
 
 
 def test_predict_command_line_bad_file_is_one_error_line_exit_2(tmp_path):
@@ -225,7 +242,7 @@ def test_serve_port_in_use_is_one_error_line_exit_2_nothing_left_bound(export_di
         holder.listen()
         args = [f"{flag}={port}" for flag, port in ports.items()]
         result = _run_command(
-            "ave_tf.serve", "--model_base_path", str(export_dir / MODEL_NAME), *args
+            "tfserving_standin.serve", "--model_base_path", str(export_dir / MODEL_NAME), *args
         )
     assert result.returncode == 2, result.stderr
     lines = result.stderr.splitlines()
@@ -238,7 +255,7 @@ def test_serve_port_in_use_is_one_error_line_exit_2_nothing_left_bound(export_di
 
 def test_serve_refuses_a_label_of_a_version_not_loaded(export_dir):
     result = _run_command(
-        "ave_tf.serve",
+        "tfserving_standin.serve",
         "--model_base_path",
         str(export_dir / MODEL_NAME),
         f"--port={unused_port()}",

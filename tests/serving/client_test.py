@@ -20,7 +20,7 @@ from ave_tf.serving.client import (
     ServerUnavailableError,
     ServingClient,
 )
-from ave_tf.serving.server import ModelServer
+from tfserving_standin.server import ModelServer
 
 
 class _Scripted(http.server.BaseHTTPRequestHandler):

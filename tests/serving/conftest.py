@@ -12,8 +12,8 @@ from serving_helpers import MODEL_NAME, TEST_MAX_BODY_BYTES, serving_in_thread
 
 from ave_tf.export import export_saved_model
 from ave_tf.models import fully_supervised_model
-from ave_tf.serving.repository import ModelRepository, load_version
-from ave_tf.serving.server import Limits, ModelServer
+from tfserving_standin.repository import ModelRepository, load_version
+from tfserving_standin.server import Limits, ModelServer
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +49,7 @@ def server(export_dir, loaded_v1):
 @pytest.fixture(scope="session")
 def grpc_server(server):
     """A gRPC server on 127.0.0.1 (free port) sharing the REST server's repository."""
-    from ave_tf.serving.grpc_server import GrpcModelServer
+    from tfserving_standin.grpc_server import GrpcModelServer
 
     grpc_server = GrpcModelServer(("127.0.0.1", 0), server.repository).start()
     yield grpc_server

@@ -1,4 +1,4 @@
-"""Tests of the gRPC server (`ave_tf.serving.grpc_server`) and client (`grpc_client`).
+"""Tests of the gRPC server (`tfserving_standin.grpc_server`) and client (`grpc_client`).
 
 The gRPC answers are compared with the REST answers of the same repository for the same
 inputs; every fault is checked for TF Serving's status code and wording. 127.0.0.1 only.
@@ -43,10 +43,10 @@ from ave_tf.serving.client import (
     ServingClient,
 )
 from ave_tf.serving.grpc_client import GrpcClient, tensor_proto
-from ave_tf.serving.grpc_server import GrpcModelServer
-from ave_tf.serving.repository import ModelRepository
-from ave_tf.serving.server import ModelServer
 from ave_tf.testing.documented_output import assert_documented_output
+from tfserving_standin.grpc_server import GrpcModelServer
+from tfserving_standin.repository import ModelRepository
+from tfserving_standin.server import ModelServer
 
 PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
 

@@ -14,7 +14,7 @@ from rss import PeakRss
 from serving_helpers import MODEL_NAME, assert_healthy, exchange, post, random_videos
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-from ave_tf.serving import rest_api
+from ave_tf.serving import rest_format
 
 PREDICT = f"/v1/models/{MODEL_NAME}:predict"
 STATUS = f"/v1/models/{MODEL_NAME}"
@@ -76,16 +76,16 @@ def test_cheap_values_are_refused_before_parsing(server, prefix, item, what):
 def test_max_batch_size_caps_b64_and_string_batches(make_server):
     small = make_server(max_batch_size=2)
     audio, visual = random_videos(3)
-    for request_format in rest_api.FORMATS:
-        document = rest_api.predict_request_document(
+    for request_format in rest_format.FORMATS:
+        document = rest_format.predict_request_document(
             {"audio_bytes": audio, "visual_bytes": visual}, request_format, "predict_bytes"
         )
         for name, array in document.get("inputs", {}).items():
-            document["inputs"][name] = [rest_api.b64_value(row) for row in array]
+            document["inputs"][name] = [rest_format.b64_value(row) for row in array]
         for instance in document.get("instances", []):
             for name in instance:
-                instance[name] = rest_api.b64_value(instance[name])
-        status, answer = post(small.port, PREDICT, rest_api.dumps(document))
+                instance[name] = rest_format.b64_value(instance[name])
+        status, answer = post(small.port, PREDICT, rest_format.dumps(document))
         assert status == 413, (request_format, answer)
     # plain strings (no b64 object) pass the byte counts; the batch is refused before decoding
     body = (
@@ -94,8 +94,8 @@ def test_max_batch_size_caps_b64_and_string_batches(make_server):
     )
     status, answer = post(small.port, PREDICT, body)
     assert status == 413 and "holds 3 examples, more than the 2" in answer["error"], answer
-    one = rest_api.predict_request_document({"audio": audio[:2], "visual": visual[:2]})
-    assert post(small.port, PREDICT, rest_api.dumps(one))[0] == 200
+    one = rest_format.predict_request_document({"audio": audio[:2], "visual": visual[:2]})
+    assert post(small.port, PREDICT, rest_format.dumps(one))[0] == 200
 
 
 def test_grpc_many_empty_strings_are_refused_before_decoding(grpc_server):

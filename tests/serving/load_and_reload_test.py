@@ -13,8 +13,8 @@ from stand_in import stand_in_model
 
 from ave_tf.export import export_saved_model
 from ave_tf.serving.client import ServingClient
-from ave_tf.serving.repository import ModelRepository, UnavailableLabelError
-from ave_tf.serving.server import ModelServer
+from tfserving_standin.repository import ModelRepository, UnavailableLabelError
+from tfserving_standin.server import ModelServer
 
 THREADS = 8
 REQUESTS = 400

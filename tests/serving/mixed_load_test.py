@@ -24,9 +24,9 @@ from tensorflow.core.framework import types_pb2
 
 from ave_tf.export import export_saved_model
 from ave_tf.serving.grpc_client import GrpcClient
-from ave_tf.serving.grpc_server import GrpcModelServer
-from ave_tf.serving.repository import ModelRepository
-from ave_tf.serving.server import ModelServer
+from tfserving_standin.grpc_server import GrpcModelServer
+from tfserving_standin.repository import ModelRepository
+from tfserving_standin.server import ModelServer
 
 THREADS = 16
 REQUESTS = 480

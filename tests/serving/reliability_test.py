@@ -14,7 +14,7 @@ import pytest
 from rss import PeakRss
 from serving_helpers import MODEL_NAME, assert_healthy, exchange, post, random_videos
 
-from ave_tf.serving import rest_api
+from ave_tf.serving import rest_format
 
 PREDICT = f"/v1/models/{MODEL_NAME}:predict"
 NINES = "9" * 4301
@@ -102,11 +102,11 @@ def test_value_bound_follows_the_batch_limit(make_server):
     small = make_server(max_batch_size=1)
     audio, visual = random_videos(2)
     for batch, want in ((1, 200), (2, 413)):
-        for request_format in rest_api.FORMATS:
-            document = rest_api.predict_request_document(
+        for request_format in rest_format.FORMATS:
+            document = rest_format.predict_request_document(
                 {"audio": audio[:batch], "visual": visual[:batch]}, request_format
             )
-            status, answer = post(small.port, PREDICT, rest_api.dumps(document))
+            status, answer = post(small.port, PREDICT, rest_format.dumps(document))
             assert status == want, (batch, request_format, answer)
 
 
@@ -141,7 +141,9 @@ def test_full_worker_queue_answers_503_and_recovers(server, loaded_v1, make_serv
     model = _BlockingModel(loaded_v1)
     busy = make_server(_OneModelRepository(server.repository, model), max_workers=1, max_queued=0)
     audio, visual = random_videos(1)
-    body = rest_api.dumps(rest_api.predict_request_document({"audio": audio, "visual": visual}))
+    body = rest_format.dumps(
+        rest_format.predict_request_document({"audio": audio, "visual": visual})
+    )
     first = {}
     holder = threading.Thread(target=lambda: first.update(answer=post(busy.port, PREDICT, body)))
     holder.start()
@@ -164,7 +166,9 @@ def test_connection_cap_answers_503_when_every_connection_is_busy(server, loaded
         _OneModelRepository(server.repository, model), max_connections=1, max_workers=1
     )
     audio, visual = random_videos(1)
-    body = rest_api.dumps(rest_api.predict_request_document({"audio": audio, "visual": visual}))
+    body = rest_format.dumps(
+        rest_format.predict_request_document({"audio": audio, "visual": visual})
+    )
     first = {}
     holder = threading.Thread(target=lambda: first.update(answer=post(capped.port, PREDICT, body)))
     holder.start()
@@ -313,6 +317,6 @@ def test_brief_stays_short_and_shallow():
     deep = []
     for _ in range(5000):
         deep = [deep]
-    assert rest_api.brief(deep).endswith("...(truncated)")
-    assert len(rest_api.brief({"k" * 10_000: "v" * 10_000})) < 250
-    assert rest_api.brief({"a": [1, 2.5, None, True, "x"]}) == '{"a":[1,2.5,null,true,"x"]}'
+    assert rest_format.brief(deep).endswith("...(truncated)")
+    assert len(rest_format.brief({"k" * 10_000: "v" * 10_000})) < 250
+    assert rest_format.brief({"a": [1, 2.5, None, True, "x"]}) == '{"a":[1,2.5,null,true,"x"]}'

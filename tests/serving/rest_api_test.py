@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from serving_helpers import random_videos
 
-from ave_tf.serving import rest_api
 from ave_tf.serving.client import ServingClient
+from tfserving_standin import rest_api
 
 LONG = rest_api._LongStrings.MIN_BYTES + 1
 

@@ -76,14 +76,15 @@ def serving_in_thread(server):
 
 @contextlib.contextmanager
 def serve_command(*args: str) -> Iterator[subprocess.Popen]:
-    """`python -m ave_tf.serve *args` in a subprocess (TensorFlow's logs quiet, text pipes).
+    """`python -m tfserving_standin.serve *args` in a subprocess (TensorFlow's logs quiet, text
+    pipes).
 
     Yields the process as soon as it is started (read its address lines from `stdout`); on
     leaving the block it is terminated (SIGTERM) and, unless the block raised, must have
     exited with status 0.
     """
     process = subprocess.Popen(
-        [sys.executable, "-m", "ave_tf.serve", *args],
+        [sys.executable, "-m", "tfserving_standin.serve", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

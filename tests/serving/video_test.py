@@ -24,11 +24,11 @@ from ave_tf.extraction.extractor import FeatureExtractor
 from ave_tf.extraction.log_mel import log_mel_examples
 from ave_tf.serving import clip_client
 from ave_tf.serving.client import BadRequestError, ServingClient
-from ave_tf.serving.repository import ModelRepository
-from ave_tf.serving.server import ModelServer
 from ave_tf.testing.clips import ClipSpec, write_clip
 from ave_tf.testing.documented_output import assert_documented_output
 from ave_tf.testing.tiny_extractors import tiny_audio_model, tiny_visual_model
+from tfserving_standin.repository import ModelRepository
+from tfserving_standin.server import ModelServer
 
 # ~60 s on 2 quiet cores (export ~20 s, two decodes, six model calls); 157 s at load 15.
 pytestmark = pytest.mark.slow

@@ -38,11 +38,12 @@ import urllib.parse
 import zlib
 from typing import TYPE_CHECKING
 
-from ave_tf.serving import rest_api
-from ave_tf.serving.rest_api import RestError, clipped, invalid_argument
+from ave_tf.serving import rest_format
+from tfserving_standin import rest_api
+from tfserving_standin.rest_api import RestError, clipped, invalid_argument
 
 if TYPE_CHECKING:  # the repository imports TensorFlow; `serve` checks its flags first
-    from ave_tf.serving.repository import ModelRepository
+    from tfserving_standin.repository import ModelRepository
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024 * 1024
 """Default request body limit: 16 videos of visual features are ~80 MB of JSON."""
@@ -317,7 +318,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _send(self, status: int, document: dict, close: bool = False) -> None:
         """Answers `document` as JSON (the headers only for HEAD)."""
-        body = rest_api.dumps(document)
+        body = rest_format.dumps(document)
         self.connection.settimeout(self.server.limits.idle_timeout)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

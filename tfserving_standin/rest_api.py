@@ -1,19 +1,14 @@
-"""TF Serving's REST predict format: JSON request bodies to NumPy inputs, outputs back to JSON.
+"""TF Serving's REST predict format on the server side: JSON request bodies to NumPy inputs,
+outputs back to answer documents.
 
-Both the local server (`ave_tf.serving.server`) and the client (`ave_tf.serving.client`) use
-these functions, so the two sides agree on one reading of the format:
-
-- row ("instances"): `{"signature_name": ..., "instances": [{"audio": ..., "visual": ...}, ...]}`
-  answered by `{"predictions": [{"segment_classes": ..., ...}, ...]}`;
-- columnar ("inputs"): `{"inputs": {"audio": [...], "visual": [...]}}` answered by
-  `{"outputs": {"segment_classes": [...], ...}}`.
+The request and answer documents, and the JSON, are `ave_tf.serving.rest_format`'s, which the
+clients use too, so the two sides agree on one reading of the format.
 
 Errors are `RestError`s carrying the HTTP status and a message worded like TF Serving's
 (`tensorflow_serving/util/json_tensor.cc`), so clients that match on them see the same text.
 Unlike TF Serving, non-finite input values (NaN, Infinity) are refused with a 400: the model's
 answer to them is meaningless, and refusing them says so at the door.
 
-JSON goes through orjson (`loads`, `dumps`: NumPy arrays are written without `tolist()`);
 `loads_request` lifts long base64 strings (b64 values) out of a request before orjson reads the
 rest. The work a request can cause is bounded before and while it is parsed: `check_json_counts`
 refuses bodies holding more JSON values, lists, objects or strings than the largest batch the
@@ -27,17 +22,21 @@ import dataclasses
 import itertools
 import json
 import secrets
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 import orjson
 import pybase64
 
-ROW = "row"
-COLUMNAR = "columnar"
-FORMATS = (ROW, COLUMNAR)
-DEFAULT_SIGNATURE = "serving_default"
-_BRIEF_CHARS = 200
+from ave_tf.serving.rest_format import (
+    B64_KEY,
+    BRIEF_CHARS,
+    COLUMNAR,
+    DEFAULT_SIGNATURE,
+    ROW,
+    brief,
+    loads,
+)
 
 
 class RestError(Exception):
@@ -57,7 +56,7 @@ def error_document(message: str) -> dict[str, str]:
     return {"error": message.encode("utf-8", "backslashreplace").decode("utf-8")}
 
 
-def clipped(text: str, limit: int = _BRIEF_CHARS) -> str:
+def clipped(text: str, limit: int = BRIEF_CHARS) -> str:
     """`text` cut to `limit` characters for a message that echoes it (names, paths)."""
     return text if len(text) <= limit else text[:limit] + "...(truncated)"
 
@@ -82,66 +81,6 @@ class TensorSpec:
 
     def shape_text(self) -> str:
         return "[" + ",".join("-1" if d is None else str(d) for d in self.shape) + "]"
-
-
-def _json_pieces(value, depth: int) -> Iterator[str]:
-    """Compact JSON text of `value` piece by piece; containers deeper than the brief show
-    as `...` (a brief never needs them, and the walk stays shallow)."""
-    if depth > _BRIEF_CHARS:
-        yield "..."
-    elif isinstance(value, list):
-        yield "["
-        for index, item in enumerate(value):
-            yield "," if index else ""
-            yield from _json_pieces(item, depth + 1)
-        yield "]"
-    elif isinstance(value, dict):
-        yield "{"
-        for index, (key, item) in enumerate(value.items()):
-            yield ("," if index else "") + json.dumps(str(key)[: _BRIEF_CHARS + 1]) + ":"
-            yield from _json_pieces(item, depth + 1)
-        yield "}"
-    elif isinstance(value, str):
-        yield json.dumps(value[: _BRIEF_CHARS + 1])
-    else:
-        yield json.dumps(value) if isinstance(value, int | float | None) else repr(value)
-
-
-def brief(value) -> str:
-    """A JSON value as compact text, cut to a readable length for error messages.
-
-    Walks only as much of `value` as it shows, so a brief of a huge or deeply nested
-    document costs as little as one of a small one.
-    """
-    text = ""
-    for piece in _json_pieces(value, 0):
-        text += piece
-        if len(text) > _BRIEF_CHARS:
-            return text[:_BRIEF_CHARS] + "...(truncated)"
-    return text
-
-
-def _has_non_finite_tokens(body: bytes) -> bool:
-    return b"NaN" in body or b"Infinity" in body
-
-
-def loads(body: bytes):
-    """Parsed JSON. orjson does the work; only a body holding `NaN`/`Infinity` tokens (which
-    TF Serving parses and orjson does not) goes through the standard library instead.
-
-    Raises:
-        ValueError: invalid JSON, nesting deeper than 1,024 levels or a number beyond a
-            double (the message says which); `RecursionError` does not escape.
-    """
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        if not _has_non_finite_tokens(body):
-            raise
-    try:
-        return json.loads(body)
-    except RecursionError:
-        raise ValueError("depth limit exceeded") from None
 
 
 def loads_request(body: bytes):
@@ -237,22 +176,6 @@ class _LongStrings:
                 elif isinstance(value, dict | list):
                     stack.append(value)
         return None if missing else doc
-
-
-def _object_array_list(value):
-    """orjson's fallback: object arrays (e.g. `{"b64": ...}` values) as nested lists."""
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
-def dumps(document) -> bytes:
-    """Compact JSON of `document`; NumPy arrays and scalars are written directly (object
-    arrays through `tolist()`).
-
-    Floats are written in their shortest round-tripping form (float32 values as float32).
-    """
-    return orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY, default=_object_array_list)
 
 
 def parse_json(body: bytes) -> dict:
@@ -499,17 +422,6 @@ def to_array(
     return array.astype(spec.dtype)
 
 
-B64_KEY = "b64"
-"""TF Serving's key for binary values of string inputs: `{"b64": "<base64>"}`."""
-
-
-def b64_value(data) -> dict[str, str]:
-    """`{"b64": "<base64 of data>"}`, TF Serving's JSON form of a binary string value
-    (pybase64's SIMD encoder: ~40x the standard library's on 1 MB). `data`: bytes or any
-    C-contiguous buffer (a NumPy array is encoded without a copy)."""
-    return {B64_KEY: pybase64.b64encode_as_string(data)}
-
-
 def string_array(value, spec: TensorSpec, name: str | None = None) -> np.ndarray:
     """A JSON value for a string input as a NumPy object array of `bytes`, read as TF Serving
     reads DT_STRING values: a JSON string is its UTF-8 bytes, an object `{"b64": "<base64>"}`
@@ -745,48 +657,3 @@ def response_document(outputs: Mapping[str, np.ndarray], request_format: str) ->
     if len(names) == 1:
         return {"predictions": columns[names[0]]}
     return {"predictions": [{name: columns[name][i] for name in names} for i in range(batch)]}
-
-
-def predict_request_document(
-    inputs: Mapping[str, np.ndarray],
-    request_format: str = COLUMNAR,
-    signature: str = DEFAULT_SIGNATURE,
-) -> dict:
-    """The request object for named, batched input arrays (client side), for `dumps`: its
-    values are the (C-contiguous) arrays themselves."""
-    if request_format not in FORMATS:
-        raise ValueError(f"request_format must be one of {FORMATS}; got {request_format!r}")
-    arrays = {name: np.ascontiguousarray(array) for name, array in inputs.items()}
-    if request_format == COLUMNAR:
-        return {"signature_name": signature, "inputs": arrays}
-    sizes = {len(value) for value in arrays.values()}
-    if len(sizes) != 1:
-        raise ValueError(
-            f"inputs disagree on the batch size: { {k: len(v) for k, v in arrays.items()} }"
-        )
-    (batch,) = sizes
-    return {
-        "signature_name": signature,
-        "instances": [{name: arrays[name][i] for name in arrays} for i in range(batch)],
-    }
-
-
-def response_outputs(doc: Mapping) -> dict[str, np.ndarray]:
-    """Named output arrays from a `predictions` or `outputs` answer (client side).
-
-    An answer with a single unnamed output is returned under the name `"output"`.
-    """
-    if "outputs" in doc:
-        outputs = doc["outputs"]
-        if isinstance(outputs, dict):
-            return {name: np.asarray(value) for name, value in outputs.items()}
-        return {"output": np.asarray(outputs)}
-    if "predictions" in doc:
-        predictions = doc["predictions"]
-        if not isinstance(predictions, list):
-            raise ValueError(f"'predictions' must be a list; got {brief(predictions)}")
-        if predictions and all(isinstance(p, dict) for p in predictions):
-            names = predictions[0].keys()
-            return {name: np.asarray([p[name] for p in predictions]) for name in names}
-        return {"output": np.asarray(predictions)}
-    raise ValueError(f"answer has neither 'predictions' nor 'outputs': {brief(doc)}")

@@ -48,7 +48,8 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from ave_tf.serving.rest_api import DEFAULT_SIGNATURE, RestError, clipped, non_finite_refusal
+from ave_tf.serving.rest_format import DEFAULT_SIGNATURE
+from tfserving_standin.rest_api import RestError, clipped, non_finite_refusal
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 """Default request size limit: 64 videos of binary features (1.0 MB each)."""

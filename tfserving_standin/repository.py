@@ -19,8 +19,8 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from ave_tf import predictors
 from ave_tf.model_files import saved_model_versions
-from ave_tf.serving.rest_api import (
-    DEFAULT_SIGNATURE,
+from ave_tf.serving.rest_format import DEFAULT_SIGNATURE
+from tfserving_standin.rest_api import (
     TensorSpec,
     clipped,
     invalid_argument,

@@ -1,7 +1,8 @@
 """Serves an exported model over TF Serving's REST API, and its gRPC API with `--grpc_port`
 (a stand-in for tensorflow_model_server).
 
-    python -m ave_tf.serve --model_base_path saved_models/psp_fully --port 8501 --grpc_port 8500
+    python -m tfserving_standin.serve --model_base_path saved_models/psp_fully \
+        --port 8501 --grpc_port 8500
     #> serving psp_fully version(s) [1] at http://127.0.0.1:8501/v1/models/psp_fully
     #> gRPC (TF Serving's PredictionService, ModelService) at 127.0.0.1:8500
 
@@ -22,7 +23,7 @@ import threading
 from absl import flags
 
 from ave_tf.errors import UsageError
-from ave_tf.serving.server import Limits, ModelServer
+from tfserving_standin.server import Limits, ModelServer
 
 FLAGS = flags.FLAGS
 
@@ -142,7 +143,7 @@ def limits_from_flags() -> Limits:
 def _grpc_server(repository):
     """The gRPC server bound to `--grpc_port` (not started), sharing the REST server's
     repository."""
-    from ave_tf.serving.grpc_server import (  # gRPC: only with --grpc_port
+    from tfserving_standin.grpc_server import (  # gRPC: only with --grpc_port
         DEFAULT_MAX_MESSAGE_BYTES,
         GrpcModelServer,
     )
@@ -171,7 +172,7 @@ def main(argv):
         raise UsageError(f"--model_base_path {base_path} is not a directory")
     labels = parse_labels(FLAGS.version_labels)
     limits = limits_from_flags()
-    from ave_tf.serving.repository import (  # TensorFlow: after the checks
+    from tfserving_standin.repository import (  # TensorFlow: after the checks
         ModelRepository,
         UnavailableLabelError,
     )
