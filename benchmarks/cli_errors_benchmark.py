@@ -6,8 +6,8 @@ prediction from ``ave_tf.predict --server``.
 
 Each mistake (an unknown flag, a bad flag value, a missing file, a text file given as a video,
 ...) runs the program as ``python -m`` does, in a fresh process (`ave_tf.testing.programs`),
-``--rounds`` times: the median wall time, the largest peak RSS of the process (``wait4``'s
-``ru_maxrss``), its exit code, whether it had imported TensorFlow and its last stderr line.
+``--rounds`` times: the median wall time, the largest peak RSS of the process (its own
+``VmHWM``), its exit code, whether it had imported TensorFlow and its last stderr line.
 Weight files are placeholders (empty files of the right names) and the video is a generated
 10 s clip, so every mistake is the one named. The REST row predicts 2 videos of a features
 file with ``--server`` against ``python -m tfserving_standin.serve`` serving a randomly

@@ -18,6 +18,7 @@ import tempfile
 
 import numpy as np
 
+from ave_tf.testing.programs import run_program
 from ave_tf.torch_checkpoint import MAX_NESTING
 from benchmarks.benchmarks_md import machine, write_section
 from tests import hostile_checkpoints as hostile
@@ -84,13 +85,19 @@ def _valid_conversion_peak(env) -> int:
     """Peak RSS of converting the committed fully network (must succeed)."""
     with tempfile.TemporaryDirectory() as folder:
         output = pathlib.Path(folder) / "psp_fully.keras"
-        command = ["-m", "ave_tf.convert", "--setting", "fully", CONTROL, output]
-        code, _, stderr, peak = hostile.run_python_with_peak_rss(
-            command, timeout=300, env=env, cwd=REPO_ROOT
+        done = run_program(
+            "ave_tf.convert",
+            "--setting",
+            "fully",
+            CONTROL,
+            output,
+            env=env,
+            cwd=REPO_ROOT,
+            timeout=300,
         )
-        if code != 0 or not output.exists():
-            raise RuntimeError(f"the valid conversion failed: {stderr[-2000:]}")
-    return peak
+        if done.returncode != 0 or not output.exists():
+            raise RuntimeError(f"the valid conversion failed: {done.stderr[-2000:]}")
+    return done.peak_rss_bytes
 
 
 def _bytes(path, data):
@@ -111,11 +118,18 @@ def main(write: bool) -> None:
         output = folder / "out.keras"
         for name, writer in _files(folder).items():
             path = writer(folder / name)
-            command = ["-m", "ave_tf.convert", "--setting", "fully", path, output]
             try:
-                code, _, stderr, peak = hostile.run_python_with_peak_rss(
-                    command, timeout=300, env=env, cwd=REPO_ROOT
+                done = run_program(
+                    "ave_tf.convert",
+                    "--setting",
+                    "fully",
+                    path,
+                    output,
+                    env=env,
+                    cwd=REPO_ROOT,
+                    timeout=300,
                 )
+                code, stderr, peak = done.returncode, done.stderr, done.peak_rss_bytes
             except subprocess.TimeoutExpired:
                 code, stderr, peak = "hang", "", None
             lines = stderr.strip().splitlines()

@@ -13,8 +13,6 @@ import zipfile
 
 import numpy as np
 
-from ave_tf.torch_checkpoint import LEGACY_MAGIC_NUMBER, LEGACY_PROTOCOL_VERSION
-
 PROTO_2 = b"\x80\x02"
 MARK, TUPLE, EMPTY_DICT, SETITEMS, SETITEM, REDUCE, BUILD, STOP = (bytes([c]) for c in b"(t}usRb.")
 EMPTY_TUPLE, NEWOBJ, BINPERSID, NEWFALSE = (bytes([c]) for c in b")\x81Q\x89")
@@ -84,15 +82,6 @@ def zip_state_dict_file(path, **tensors_by_name) -> pathlib.Path:
         entries[name] = tensor(storage(str(index), numel), size, stride)
         storages[str(index)] = np.ones(numel, np.float32).tobytes()
     return zip_checkpoint(path, state_dict(entries), storages)
-
-
-def legacy_header() -> bytes:
-    """The first three pickles of the legacy format: magic number, version, system facts."""
-    system = EMPTY_DICT + MARK + text("little_endian") + b"\x88" + SETITEMS  # NEWTRUE
-    return b"".join(
-        PROTO_2 + ops + STOP
-        for ops in (integer(LEGACY_MAGIC_NUMBER), integer(LEGACY_PROTOCOL_VERSION), system)
-    )
 
 
 def self_containing_module(path) -> pathlib.Path:
@@ -168,51 +157,3 @@ HOSTILE_FILES = {
     "random_after_zip_magic.npz": random_zip,
     "dunder_build.pt": dunder_build,
 }
-
-
-# Runs ``python -m MODULE ARGS`` or ``python -c CODE ARGS`` (argv[2:]) and, at exit, writes
-# the process's VmHWM (kB) to argv[1]. VmHWM is the peak of this program's own memory: the
-# ru_maxrss that wait4 reports also counts the parent's memory at the fork before exec.
-_PEAK_RSS_LAUNCHER = """
-import atexit, runpy, sys
-report, kind, target = sys.argv[1:4]
-def write_peak():
-    with open("/proc/self/status") as status:
-        peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
-    with open(report, "w") as file:
-        file.write(peak)
-atexit.register(write_peak)
-if kind == "-m":
-    sys.argv = [target, *sys.argv[4:]]
-    runpy.run_module(target, run_name="__main__", alter_sys=True)
-else:
-    sys.argv = ["-c", *sys.argv[4:]]
-    exec(compile(target, "<string>", "exec"), {"__name__": "__main__"})
-"""
-
-
-def run_python_with_peak_rss(arguments, timeout: float = 120, env=None, cwd=None):
-    """Runs ``python ARGUMENTS`` (``["-m", module, ...]`` or ``["-c", code, ...]``) to the end;
-    ``(exit code, stdout, stderr, peak RSS in bytes)``, the peak None where the process died
-    before it could report it (a signal)."""
-    import subprocess
-    import sys
-    import tempfile
-
-    kind, target, *rest = arguments
-    if kind not in ("-m", "-c"):
-        raise ValueError(f"expected -m or -c; got {kind}")
-    with tempfile.TemporaryDirectory() as folder:
-        report = pathlib.Path(folder) / "peak"
-        command = [sys.executable, "-c", _PEAK_RSS_LAUNCHER, report, kind, target, *rest]
-        result = subprocess.run(
-            list(map(str, command)),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            cwd=cwd,
-            errors="replace",
-        )
-        peak = int(report.read_text()) * 1024 if report.exists() else None
-    return result.returncode, result.stdout, result.stderr, peak

@@ -2,7 +2,7 @@
 larger than their storage, deflate bombs, module trees that loop or explode, dunder
 attributes (issue 20, items 10-12).
 
-Memory is measured in a fresh process (``hostile.run_python_with_peak_rss``): reading a file and
+Memory is measured in a fresh process (``ave_tf.testing.programs.run_python``): reading a file and
 checking it against the official ``state_dict``'s names and shapes, as ``ave_tf.convert`` does
 before it assigns anything, without TensorFlow.
 """
@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from ave_tf import convert, state_dicts, torch_checkpoint
+from ave_tf.testing.programs import run_program, run_python
 from tests import hostile_checkpoints as hostile
 from tests import official_weights as weights
 from tests import torch_checkpoint_fixtures as fixtures
@@ -44,9 +45,8 @@ def check_in_fresh_process(path):
     """Exit code, stderr and peak RSS of reading ``path`` and checking it against the fully
     network's names and shapes."""
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    command = ["-c", CHECK_AGAINST_PSP_FULLY, path]
-    code, _, stderr, peak = hostile.run_python_with_peak_rss(command, timeout=120, env=env)
-    return code, stderr, peak
+    done = run_python("-c", CHECK_AGAINST_PSP_FULLY, path, env=env, timeout=120)
+    return done.returncode, done.stderr, done.peak_rss_bytes
 
 
 def assert_peak_below(peak, bound):
@@ -328,10 +328,10 @@ def test_command_line_answers_each_hostile_file_with_one_error_line(tmp_path, na
     path = hostile.HOSTILE_FILES[name](tmp_path / name)
     output = tmp_path / "out.keras"
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="3")
-    command = ["-m", "ave_tf.convert", "--setting", "fully", path, output]
-    code, _, stderr, peak = hostile.run_python_with_peak_rss(
-        command, timeout=300, env=env, cwd=REPO_ROOT
+    done = run_program(
+        "ave_tf.convert", "--setting", "fully", path, output, env=env, cwd=REPO_ROOT, timeout=300
     )
+    code, stderr, peak = done.returncode, done.stderr, done.peak_rss_bytes
     lines = stderr.strip().splitlines()
     assert code == 2 and "Traceback" not in stderr, stderr[-3000:]
     assert [line for line in lines if line.startswith("error")] == lines[-1:], stderr[-3000:]
