@@ -93,8 +93,8 @@ def feature_extractor(batch_size: int = 32):
 
 def video_features(path: str):
     """One video file as `ave_tf.videos.Videos` (audio (1, 10, 128), visual (1, 10, 7, 7, 512)),
-    extracted with the model flags: what ``ave_tf.predict --video`` predicts on."""
-    decode.check_video(path, FLAGS.silent_audio, flag="video")  # before the weights load
+    extracted with the model flags: what ``ave_tf.predict --video`` predicts on (which has
+    checked the file with `decode.check_video` before anything loads)."""
     audio, visual = feature_extractor().extract(path, FLAGS.start_seconds, FLAGS.silent_audio)
     return Videos(audio[None], visual[None], None, (pathlib.Path(path).stem,))
 

@@ -4,6 +4,7 @@ Each malformed request must get its 4xx (never a 5xx or a dropped connection) an
 server healthy; overload gets 503; slow clients are cut off by the whole-request deadline.
 """
 
+import contextlib
 import gzip
 import select
 import socket
@@ -137,53 +138,58 @@ class _OneModelRepository:
         return self._repository.status(*args)
 
 
-def test_full_worker_queue_answers_503_and_recovers(server, loaded_v1, make_server):
+@contextlib.contextmanager
+def _one_predict_held(server, loaded_v1, make_server, **limits):
+    """A server with ``limits`` whose first predict request waits inside the model until the
+    block ends; yields ``(port, body)`` (a valid predict body) while it waits, then checks
+    that the held request was answered 200."""
     model = _BlockingModel(loaded_v1)
-    busy = make_server(_OneModelRepository(server.repository, model), max_workers=1, max_queued=0)
+    held = make_server(_OneModelRepository(server.repository, model), **limits)
     audio, visual = random_videos(1)
     body = rest_format.dumps(
         rest_format.predict_request_document({"audio": audio, "visual": visual})
     )
     first = {}
-    holder = threading.Thread(target=lambda: first.update(answer=post(busy.port, PREDICT, body)))
+    holder = threading.Thread(target=lambda: first.update(answer=post(held.port, PREDICT, body)))
     holder.start()
     assert model.started.wait(30)
-    status, answer = post(busy.port, PREDICT, body)
-    assert (status, answer) == (
-        503,
-        {"error": "Server busy: 1 requests running and 0 waiting; retry later"},
-    )
-    assert_healthy(busy.port)  # status needs no worker
-    model.release.set()
-    holder.join(30)
+    try:
+        yield held.port, body
+    finally:
+        model.release.set()
+        holder.join(30)
     assert first["answer"][0] == 200
-    assert post(busy.port, PREDICT, body)[0] == 200
+
+
+def test_full_worker_queue_answers_503_and_recovers(server, loaded_v1, make_server):
+    with _one_predict_held(server, loaded_v1, make_server, max_workers=1, max_queued=0) as (
+        port,
+        body,
+    ):
+        status, answer = post(port, PREDICT, body)
+        assert (status, answer) == (
+            503,
+            {"error": "Server busy: 1 requests running and 0 waiting; retry later"},
+        )
+        assert_healthy(port)  # status needs no worker
+    assert post(port, PREDICT, body)[0] == 200
 
 
 def test_connection_cap_answers_503_when_every_connection_is_busy(server, loaded_v1, make_server):
-    model = _BlockingModel(loaded_v1)
-    capped = make_server(
-        _OneModelRepository(server.repository, model), max_connections=1, max_workers=1
-    )
-    audio, visual = random_videos(1)
-    body = rest_format.dumps(
-        rest_format.predict_request_document({"audio": audio, "visual": visual})
-    )
-    first = {}
-    holder = threading.Thread(target=lambda: first.update(answer=post(capped.port, PREDICT, body)))
-    holder.start()
-    assert model.started.wait(30)  # the only connection is busy predicting: nothing to evict
-    ((status, answer),) = exchange(capped.port, b"GET /v1/models HTTP/1.1\r\n\r\n")
-    assert (status, answer) == (503, {"error": "Server busy: too many connections; retry later"})
-    model.release.set()
-    holder.join(30)
-    assert first["answer"][0] == 200
+    limits = {"max_connections": 1, "max_workers": 1}
+    with _one_predict_held(server, loaded_v1, make_server, **limits) as (port, _):
+        # The only connection is busy predicting: nothing to evict.
+        ((status, answer),) = exchange(port, b"GET /v1/models HTTP/1.1\r\n\r\n")
+        assert (status, answer) == (
+            503,
+            {"error": "Server busy: too many connections; retry later"},
+        )
     # The slot frees once the server has seen the first client leave (under load that can
     # take a moment after the client's read): within 10 s the next connection is served.
     # (Each probe's own connection is the next one to free, so poll the health check itself.)
     status_request = f"GET /v1/models/{MODEL_NAME} HTTP/1.1\r\n\r\n".encode()
     deadline = time.monotonic() + 10
-    while (answers := exchange(capped.port, status_request))[0][0] == 503:
+    while (answers := exchange(port, status_request))[0][0] == 503:
         assert time.monotonic() < deadline, "the connection slot stayed taken"
         time.sleep(0.05)
     ((status, answer),) = answers
